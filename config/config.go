@@ -1,0 +1,156 @@
+// Package config defines the agent's YAML configuration and its state file: strict decoding (unknown
+// fields are errors with file:line), validation with messages that say what is wrong and how to fix it,
+// defaults per environment, and atomic saves. It holds no secrets: caller secrets live in files readable
+// by their OS account and the agent keeps only their SHA-256 digests; keys live in the key store.
+//
+// config imports none of the project's packages; tokens, registry, keystore and sandbox never import it.
+package config
+
+import "time"
+
+// Environment picks the upstream defaults.
+type Environment string
+
+const (
+	// EnvTest is Maskinporten TEST with Altinn TT02.
+	EnvTest Environment = "test"
+	// EnvProduction is Maskinporten and Altinn production.
+	EnvProduction Environment = "production"
+	// EnvSandbox is the embedded sandbox (agent sandbox / agent demo); its URLs must be set in endpoints.
+	EnvSandbox Environment = "sandbox"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Environment picks the default endpoints: test, production or sandbox.
+	Environment Environment `yaml:"environment"`
+	// Endpoints override the environment's default URLs one by one.
+	Endpoints Endpoints `yaml:"endpoints"`
+	// Organization is the organisation's own 9-digit number: vendor and system user owner.
+	Organization string `yaml:"organization"`
+	// Maskinporten is the organisation's Maskinporten client.
+	Maskinporten Maskinporten `yaml:"maskinporten"`
+	// System is the organisation's own system in Altinn's System Register.
+	System System `yaml:"system"`
+	// SystemUsers are the system users the agent requests and serves tokens for (one per externalRef).
+	SystemUsers []SystemUser `yaml:"system_users"`
+	// Listen is the local endpoint's literal loopback address, e.g. 127.0.0.1:7070.
+	Listen string `yaml:"listen"`
+	// Tokens tunes caching and refresh.
+	Tokens TokenSettings `yaml:"tokens"`
+	// Clients are the local callers allowed to get tokens.
+	Clients []Client `yaml:"clients"`
+	// Log sets logging.
+	Log Log `yaml:"log"`
+
+	// Path is the file the config was loaded from (not part of the YAML).
+	Path string `yaml:"-"`
+}
+
+// Endpoints are the upstream URLs. Empty fields take the environment's defaults (see Resolve).
+type Endpoints struct {
+	// MaskinportenIssuer is the issuer, used byte for byte as the grant's aud (trailing slash included).
+	MaskinportenIssuer string `yaml:"maskinporten_issuer"`
+	// MaskinportenToken is the token endpoint.
+	MaskinportenToken string `yaml:"maskinporten_token"`
+	// Altinn is the Altinn platform base URL, e.g. https://platform.tt02.altinn.no.
+	Altinn string `yaml:"altinn"`
+}
+
+// Maskinporten describes the organisation's Maskinporten client.
+type Maskinporten struct {
+	// ClientID is the Maskinporten client id.
+	ClientID string `yaml:"client_id"`
+	// Key says where the private key lives.
+	Key KeyRef `yaml:"key"`
+	// KID is the key id registered on the client; empty means the RFC 7638 thumbprint of the public key.
+	KID string `yaml:"kid"`
+}
+
+// KeyRef names a key in a key store backend.
+type KeyRef struct {
+	// Backend is keyring, systemd-creds, file (development only) or memory (demo and tests).
+	Backend string `yaml:"backend"`
+	// Name is the key's name in the backend.
+	Name string `yaml:"name"`
+	// Path is the key file for the file backend, or the credential directory for systemd-creds.
+	Path string `yaml:"path"`
+}
+
+// System is the organisation's system in the System Register.
+type System struct {
+	// ID is "<organization>_<name>", no spaces.
+	ID string `yaml:"id"`
+	// Name holds nb, nn and en texts.
+	Name Texts `yaml:"name"`
+	// Description holds nb, nn and en texts.
+	Description Texts `yaml:"description"`
+	// Rights are the resources the system may be given.
+	Rights []Right `yaml:"rights"`
+	// AccessPackages are access package URNs (urn:altinn:accesspackage:...).
+	AccessPackages []string `yaml:"access_packages"`
+}
+
+// Texts are texts per language.
+type Texts struct {
+	NB string `yaml:"nb"`
+	NN string `yaml:"nn"`
+	EN string `yaml:"en"`
+}
+
+// Right is one right on a resource.
+type Right struct {
+	// Resource is the resource id (value of urn:altinn:resource).
+	Resource string `yaml:"resource"`
+	// Action is optional.
+	Action string `yaml:"action"`
+}
+
+// SystemUser is one system user of the organisation for the system.
+type SystemUser struct {
+	// Name is the local label callers refer to.
+	Name string `yaml:"name"`
+	// ExternalRef tells several system users apart; empty means none (Altinn uses the org number).
+	ExternalRef string `yaml:"external_ref"`
+	// Scopes are the Maskinporten scopes tokens for this system user may carry.
+	Scopes []string `yaml:"scopes"`
+	// Rights requested for this system user (subset of the system's); empty means all of the system's.
+	Rights []Right `yaml:"rights"`
+	// AccessPackages requested for this system user (subset of the system's).
+	AccessPackages []string `yaml:"access_packages"`
+}
+
+// TokenSettings tune the token cache.
+type TokenSettings struct {
+	// MinValidity is the least lifetime a served token has left (default 10s).
+	MinValidity time.Duration `yaml:"min_validity"`
+	// RefreshAhead starts a background refresh when this much lifetime is left (default 60s, at most
+	// half the token lifetime).
+	RefreshAhead time.Duration `yaml:"refresh_ahead"`
+}
+
+// Client is one local caller of the token endpoint.
+type Client struct {
+	// ID is the OAuth2 client_id the caller sends.
+	ID string `yaml:"id"`
+	// SecretSHA256 is the hex SHA-256 of the caller's secret (the secret itself is never stored here).
+	SecretSHA256 string `yaml:"secret_sha256"`
+	// SecretFile is where the secret was written for the caller (informational; the agent never reads it).
+	SecretFile string `yaml:"secret_file"`
+	// OSUser is the OS account that may read SecretFile.
+	OSUser string `yaml:"os_user"`
+	// SystemUsers the caller may use, by name; the first is the default.
+	SystemUsers []string `yaml:"system_users"`
+	// Scopes the caller may ask for; when it asks for none, it gets all of them.
+	Scopes []string `yaml:"scopes"`
+	// TokenKind is maskinporten (default) or altinn.
+	TokenKind string `yaml:"token_kind"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is text or json (default text).
+	Format string `yaml:"format"`
+}
