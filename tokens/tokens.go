@@ -3,7 +3,14 @@
 // upstream fetch per key at a time, refreshes them ahead of expiry, and exchanges them for Altinn tokens.
 //
 // It imports none of the project's packages: the key comes in as a crypto.Signer, the HTTP client and the
-// clock as fields. The keystore, config and sandbox packages must never be imported here.
+// clock as fields. The keystore, config and sandbox packages must never be imported here (tests may use
+// sandbox), and keystore, config and sandbox must not import tokens.
+//
+// Composition: a Client makes one fresh upstream call per Token (a new signed grant per HTTP attempt,
+// retries bounded by the caller's context); a Cache wraps any Source and adds per-key caching, single
+// flight, refresh ahead and a short negative cache. For KindAltinn the Cache takes the Maskinporten token
+// from itself and exchanges it through the Client, so both kinds share one Maskinporten fetch. Upstream
+// failures are *Error values that keep Maskinporten's and Altinn's codes and say what to do.
 package tokens
 
 import (

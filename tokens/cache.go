@@ -1,0 +1,318 @@
+package tokens
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// CacheOptions configure a Cache. The zero value means the defaults.
+type CacheOptions struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MinValidity is the least validity a handed-out token has left; default 10 s.
+	MinValidity time.Duration
+	// RefreshAhead starts a background refresh this long before expiry, at most half the token's
+	// lifetime; default 60 s.
+	RefreshAhead time.Duration
+	// NegativeTTL is how long permanent configuration errors (MP-303, MP-200) are answered from the cache
+	// without asking upstream; default 30 s, negative disables.
+	NegativeTTL time.Duration
+	// Logger receives warnings (refresh failures, stale tokens served); nil discards.
+	Logger *slog.Logger
+}
+
+// CacheStats are counters since the Cache was made, for metrics.
+type CacheStats struct {
+	Hits         uint64 // tokens served from the cache
+	Misses       uint64 // calls that had to wait for an upstream fetch
+	Refreshes    uint64 // background refreshes started ahead of expiry
+	Fetches      uint64 // upstream fetches (Maskinporten tokens and Altinn exchanges)
+	Errors       uint64 // failed upstream fetches
+	NegativeHits uint64 // calls answered with a cached configuration error
+	Stale        uint64 // cached tokens served in the refresh window after a failed refresh
+	Entries      int    // keys held now
+}
+
+const (
+	// fetchTimeout bounds a shared fetch, which runs detached from the callers' contexts.
+	fetchTimeout = 30 * time.Second
+	// refreshRetry is the pause after a failed background refresh (or the error's RetryAfter if longer).
+	refreshRetry = 5 * time.Second
+)
+
+// Cache is a Source that caches tokens of another Source per normalised Request (scopes sorted and
+// de-duplicated, org, externalRef, resource, kind), fetching at most one at a time per key, refreshing
+// ahead of expiry in the background, and never handing out a token with less than MinValidity left.
+// The issuer and client id are those of the one Source: when they change, make a new Cache.
+//
+// For KindAltinn, when the Source can exchange (a *Client can), the Cache gets the Maskinporten token for
+// the same request from itself (cached, single-flight) and exchanges it; otherwise it asks the Source.
+//
+// A caller whose ctx ends stops waiting; the shared fetch goes on (detached, bounded by 30 s) and fills
+// the cache for the next caller. Safe for concurrent use; hits take no lock.
+type Cache struct {
+	src Source
+	ex  exchanger
+	now func() time.Time
+	log *slog.Logger
+
+	minValidity, refreshAhead, negativeTTL time.Duration
+
+	mu      sync.Mutex                        // serialises changes of entries; never held across a fetch
+	entries atomic.Pointer[map[string]*entry] // copy on write
+	gen     uint64                            // Flush generation, under mu
+	sf      singleflight.Group
+	bg      sync.WaitGroup // background refreshes
+
+	hits, misses, refreshes, fetches, errs, negHits, stale atomic.Uint64
+}
+
+// exchanger is a Source that can trade a Maskinporten token for an Altinn token (*Client).
+type exchanger interface {
+	Exchange(ctx context.Context, mp Token) (Token, error)
+}
+
+// entry is one cache key. Its state is replaced as a whole, atomically.
+type entry struct {
+	req        Request // normalised
+	sfKey      string  // single-flight key: Flush generation + cache key
+	state      atomic.Pointer[entryState]
+	refreshing atomic.Bool  // a background refresh is running
+	fetching   atomic.Int32 // fetches running (keeps the entry from being swept)
+	retryAt    atomic.Int64 // no background refresh before this (UnixNano) after a failure
+}
+
+// entryState is an immutable snapshot: the cached token and any negative-cached error.
+type entryState struct {
+	tok       Token
+	refreshAt time.Time // refresh ahead from here
+	negErr    error
+	negUntil  time.Time
+}
+
+func (s *entryState) usable(now time.Time, minValidity time.Duration) bool {
+	return s.tok.AccessToken != "" && s.tok.Expiry.Sub(now) >= minValidity
+}
+
+func (s *entryState) negative(now time.Time) bool { return s.negErr != nil && now.Before(s.negUntil) }
+
+// NewCache returns a Cache over src.
+func NewCache(src Source, o CacheOptions) *Cache {
+	c := &Cache{src: src, now: o.Now, log: o.Logger, minValidity: o.MinValidity, refreshAhead: o.RefreshAhead,
+		negativeTTL: o.NegativeTTL}
+	c.ex, _ = src.(exchanger)
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.minValidity <= 0 {
+		c.minValidity = 10 * time.Second
+	}
+	if c.refreshAhead <= 0 {
+		c.refreshAhead = 60 * time.Second
+	}
+	switch {
+	case c.negativeTTL == 0:
+		c.negativeTTL = 30 * time.Second
+	case c.negativeTTL < 0:
+		c.negativeTTL = 0
+	}
+	m := map[string]*entry{}
+	c.entries.Store(&m)
+	return c
+}
+
+// Token returns a cached token with at least MinValidity left, starting a background refresh when it is
+// within the refresh-ahead window; otherwise it waits for a fetch shared with other callers of the key.
+// While a background refresh fails, the cached token is served (logged once per failure) until it has
+// less than MinValidity left; then callers get the upstream error (see Error.Temporary, RetryAfter).
+func (c *Cache) Token(ctx context.Context, r Request) (Token, error) {
+	var buf [256]byte
+	e, err := c.entry(buf[:0], r)
+	if err != nil {
+		return Token{}, err
+	}
+	now := c.now()
+	if st := e.state.Load(); st != nil {
+		neg := st.negative(now)
+		if st.usable(now, c.minValidity) {
+			if !neg && !now.Before(st.refreshAt) {
+				if e.retryAt.Load() != 0 {
+					c.stale.Add(1) // the last refresh failed; this token is still good for MinValidity
+				}
+				c.refreshInBackground(ctx, e, now)
+			}
+			c.hits.Add(1)
+			return st.tok, nil
+		}
+		if neg {
+			c.negHits.Add(1)
+			return Token{}, st.negErr
+		}
+	}
+	c.misses.Add(1)
+	return c.wait(ctx, e)
+}
+
+// Refresh fetches a new token for r from upstream, skipping the cache and any negative entry (a fetch
+// already running for r is joined), stores it and returns it. For KindAltinn it exchanges again, with the
+// cached Maskinporten token when that still has MinValidity left.
+func (c *Cache) Refresh(ctx context.Context, r Request) (Token, error) {
+	var buf [256]byte
+	e, err := c.entry(buf[:0], r)
+	if err != nil {
+		return Token{}, err
+	}
+	return c.wait(ctx, e)
+}
+
+// Flush forgets every cached token and error. Fetches already running finish but are not cached.
+func (c *Cache) Flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	m := map[string]*entry{}
+	c.entries.Store(&m)
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() CacheStats {
+	return CacheStats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Refreshes: c.refreshes.Load(), Fetches: c.fetches.Load(),
+		Errors: c.errs.Load(), NegativeHits: c.negHits.Load(), Stale: c.stale.Load(), Entries: len(*c.entries.Load()),
+	}
+}
+
+// entry finds or makes the entry of r; buf is scratch space for the key. Requests are validated once,
+// when their entry is made.
+func (c *Cache) entry(buf []byte, r Request) (*entry, error) {
+	key := appendKey(buf, r)
+	if e := (*c.entries.Load())[string(key)]; e != nil {
+		return e, nil
+	}
+	n := r.Normalize()
+	if err := validateRequest(n); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.entries.Load()
+	if e := old[string(key)]; e != nil {
+		return e, nil
+	}
+	now := c.now()
+	m := make(map[string]*entry, len(old)+1)
+	for k, e := range old {
+		if !e.sweepable(now) {
+			m[k] = e
+		}
+	}
+	e := &entry{req: n, sfKey: strconv.FormatUint(c.gen, 10) + ":" + string(key)}
+	m[string(key)] = e
+	c.entries.Store(&m)
+	return e, nil
+}
+
+// sweepable: nothing usable is cached and no fetch runs, so dropping the entry loses nothing.
+func (e *entry) sweepable(now time.Time) bool {
+	st := e.state.Load()
+	return st != nil && e.fetching.Load() == 0 && !st.negative(now) && !st.tok.Expiry.After(now)
+}
+
+// wait joins or starts the key's fetch and waits for it or for ctx. It never returns a token with less
+// than MinValidity left.
+func (c *Cache) wait(ctx context.Context, e *entry) (Token, error) {
+	ch := c.sf.DoChan(e.sfKey, func() (any, error) { return c.fetch(ctx, e) })
+	select {
+	case <-ctx.Done():
+		return Token{}, fmt.Errorf("tokens: waiting for %s: %w (the fetch goes on and fills the cache)", e.req, ctx.Err())
+	case res := <-ch:
+		if res.Err != nil {
+			return Token{}, res.Err
+		}
+		tok := res.Val.(Token)
+		if left := tok.Expiry.Sub(c.now()); left < c.minValidity {
+			return Token{}, fmt.Errorf("tokens: the new %s is valid for %s only, less than the minimum validity %s: lower the minimum validity or check this host's clock",
+				e.req, left.Round(time.Millisecond), c.minValidity)
+		}
+		return tok, nil
+	}
+}
+
+// refreshInBackground starts one refresh of e unless one runs or the last one failed recently.
+func (c *Cache) refreshInBackground(ctx context.Context, e *entry, now time.Time) {
+	if now.UnixNano() < e.retryAt.Load() || !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	c.refreshes.Add(1)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer e.refreshing.Store(false)
+		_, err, _ := c.sf.Do(e.sfKey, func() (any, error) { return c.fetch(ctx, e) })
+		if err != nil {
+			wait := refreshRetry
+			if ue := AsError(err); ue != nil && ue.RetryAfter > wait {
+				wait = ue.RetryAfter
+			}
+			e.retryAt.Store(c.now().Add(wait).UnixNano())
+			c.log.Warn("token refresh ahead of expiry failed; serving the cached token", "request", e.req.String(),
+				"retry_in", wait.String(), "error", err.Error())
+		}
+	}()
+}
+
+// fetch gets a token from upstream on a context detached from the caller's cancellation, and stores
+// it. Only permanent configuration errors are stored (negative cache); others only return.
+func (c *Cache) fetch(parent context.Context, e *entry) (any, error) {
+	e.fetching.Add(1)
+	defer e.fetching.Add(-1)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), fetchTimeout)
+	defer cancel()
+	c.fetches.Add(1)
+	sent := c.now()
+	tok, err := c.upstream(ctx, e.req)
+	if err != nil {
+		c.errs.Add(1)
+		old := e.state.Load()
+		if ue := AsError(err); ue != nil && ue.configError() && c.negativeTTL > 0 {
+			st := &entryState{negErr: err, negUntil: c.now().Add(c.negativeTTL)}
+			if old != nil {
+				st.tok, st.refreshAt = old.tok, old.refreshAt
+			}
+			e.state.Store(st)
+		} else if old == nil {
+			e.state.Store(&entryState{}) // nothing cached: the entry may be swept
+		}
+		return nil, err
+	}
+	lifetime := tok.Expiry.Sub(sent)
+	ahead := min(c.refreshAhead, lifetime/2)
+	e.state.Store(&entryState{tok: tok, refreshAt: tok.Expiry.Add(-ahead)})
+	e.retryAt.Store(0)
+	return tok, nil
+}
+
+// upstream asks the Source; for KindAltinn with an exchanging Source, the Maskinporten token comes from
+// this cache and is then exchanged.
+func (c *Cache) upstream(ctx context.Context, r Request) (Token, error) {
+	if r.Kind != KindAltinn || c.ex == nil {
+		return c.src.Token(ctx, r)
+	}
+	mr := r
+	mr.Kind = KindMaskinporten
+	mp, err := c.Token(ctx, mr)
+	if err != nil {
+		return Token{}, err
+	}
+	return c.ex.Exchange(ctx, mp)
+}
