@@ -3,9 +3,125 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/registry"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
-// cmdRequest is a STUB: the registry owner replaces this file.
+// cmdRequest is `agent request create|status|wait`: the system user request from the organisation to
+// itself. create and status exit 3 while a request waits for approval; wait polls until it is answered.
 func cmdRequest(ctx context.Context, e *env, args []string) error {
-	return errors.New("not built yet")
+	verb, rest, err := subcommand(args, "create", "status", "wait")
+	if err != nil {
+		return err
+	}
+	var c common
+	var user string
+	var newRequest bool
+	var interval, maxInterval time.Duration
+	fs := newFlags(e, "request "+verb, &c)
+	fs.StringVar(&user, "system-user", "", "only this system user (its name in the config); default: all")
+	switch verb {
+	case "create":
+		fs.BoolVar(&newRequest, "new-request", false, "replace a rejected or timed-out request with a new one")
+		fs.Usage = usageLine(fs, "agent request create [--system-user NAME] [--new-request] [--json]",
+			"Registers the system if needed and sends each system user's request (or finds the one already sent).\nExit code 3 while a request waits for approval: an administrator opens the confirm URL.")
+	case "status":
+		fs.Usage = usageLine(fs, "agent request status [--system-user NAME] [--json]",
+			"Asks Altinn about each system user and its request. Exit code 3 while a request waits for approval.")
+	case "wait":
+		fs.BoolVar(&newRequest, "new-request", false, "replace a rejected or timed-out request with a new one")
+		fs.DurationVar(&interval, "interval", 2*time.Second, "first wait between polls (grows by half each poll)")
+		fs.DurationVar(&maxInterval, "max-interval", 30*time.Second, "longest wait between polls")
+		fs.Usage = usageLine(fs, "agent request wait [--system-user NAME] [--new-request] [--json]",
+			"Waits until every request is answered, then checks that a system-user token works.")
+	}
+	if err := parse(fs, rest, false); err != nil {
+		return err
+	}
+	if interval < 0 || maxInterval < 0 {
+		return usageError{"--interval and --max-interval must not be negative"}
+	}
+	var names []string
+	if user != "" {
+		names = []string{user}
+	}
+	s, err := openSetup(ctx, &c, e.stdout)
+	if err != nil {
+		return err
+	}
+	var st *config.State
+	switch verb {
+	case "create":
+		st, err = s.Run(ctx, setup.Options{NewRequest: newRequest, SystemUsers: names})
+	case "status":
+		st, err = s.Status(ctx, names)
+	case "wait":
+		st, err = s.Status(ctx, names)
+		var ended *setup.RequestEndedError
+		if err == nil || errors.Is(err, setup.ErrWaiting) || (newRequest && errors.As(err, &ended)) {
+			st, err = s.Run(ctx, setup.Options{Wait: true, NewRequest: newRequest, SystemUsers: names,
+				WaitOptions: registry.WaitOptions{Interval: interval, MaxInterval: maxInterval}})
+		}
+	}
+	if st != nil {
+		if perr := printRequestResult(e.stdout, c.json, s.Config, names, st, err); perr != nil {
+			return perr
+		}
+	}
+	return exitFor(err)
+}
+
+// requestResult is the final JSON document of `agent request`.
+type requestResult struct {
+	Waiting     bool                              `json:"waiting"`
+	Error       string                            `json:"error,omitempty"`
+	SystemUsers map[string]config.SystemUserState `json:"system_users"`
+}
+
+// printRequestResult prints the state of the system users the command was about.
+func printRequestResult(w io.Writer, asJSON bool, cfg *config.Config, names []string, st *config.State, runErr error) error {
+	sel := map[string]config.SystemUserState{}
+	var order []string
+	for _, su := range cfg.SystemUsers {
+		if len(names) > 0 && !slices.Contains(names, su.Name) {
+			continue
+		}
+		if us, ok := st.SystemUsers[su.Name]; ok {
+			sel[su.Name] = us
+			order = append(order, su.Name)
+		}
+	}
+	if asJSON {
+		r := requestResult{Waiting: errors.Is(runErr, setup.ErrWaiting), SystemUsers: sel}
+		if runErr != nil {
+			r.Error = runErr.Error()
+		}
+		return printJSON(w, r)
+	}
+	for _, name := range order {
+		us := sel[name]
+		fmt.Fprintf(w, "system user %s: %s\n", name, describeUser(us))
+	}
+	return nil
+}
+
+func describeUser(us config.SystemUserState) string {
+	switch {
+	case us.Status == "":
+		return "no request yet (run `agent request create`)"
+	case us.TimedOut:
+		return "request " + us.RequestID + " timed out (run with --new-request)"
+	case strings.EqualFold(us.Status, registry.StatusAccepted):
+		return "approved, system user id " + us.SystemUserID
+	case strings.EqualFold(us.Status, registry.StatusNew):
+		return "request " + us.RequestID + " waits for approval at " + us.ConfirmURL
+	}
+	return "request " + us.RequestID + " is " + us.Status + " (run with --new-request)"
 }

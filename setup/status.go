@@ -1,0 +1,105 @@
+package setup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/registry"
+)
+
+// ErrNoRequest is matched (errors.Is) when Status finds neither a system user nor a request.
+var ErrNoRequest = errors.New("setup: no system user request")
+
+// Status asks Altinn about the named system users (empty: all): the system user if it exists, else the
+// saved request, else the request by externalRef. It saves what it learns and creates or deletes
+// nothing. It returns a *RequestEndedError if a request ended unapproved, else a *WaitingError while a
+// request is New, else an ErrNoRequest error naming `agent request create` when one has no request.
+func (s *Setup) Status(ctx context.Context, names []string) (*config.State, error) {
+	users, err := s.selected(names)
+	if err != nil {
+		return nil, err
+	}
+	st, err := config.LoadState(s.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	cfg, reg := s.Config, s.Registry
+	var pending []Pending
+	var ended error
+	var missing []string
+	for _, su := range users {
+		us := userState(st, su)
+		u, err := reg.SystemUserByQuery(ctx, cfg.System.ID, cfg.Organization, su.ExternalRef)
+		if err == nil {
+			if err := s.accepted(st, su.Name, us, u); err != nil {
+				return st, s.fail(StepRequest, su.Name, err)
+			}
+			s.emit(Event{Step: StepRequest, Status: StatusDone, SystemUser: su.Name, RequestID: us.RequestID,
+				Message: "approved: the system user exists", Detail: map[string]string{"system_user_id": u.ID}})
+			continue
+		}
+		if !errors.Is(err, registry.ErrNotFound) {
+			return st, s.fail(StepRequest, su.Name, err)
+		}
+		r, err := s.findRequest(ctx, us, su)
+		if err != nil {
+			return st, s.fail(StepRequest, su.Name, err)
+		}
+		if r == nil {
+			if err := s.record(st, su.Name, config.SystemUserState{ExternalRef: su.ExternalRef}, nil); err != nil {
+				return st, s.fail(StepRequest, su.Name, err)
+			}
+			s.emit(Event{Step: StepRequest, Status: StatusSkipped, SystemUser: su.Name, Message: "no request: run `agent request create`"})
+			missing = append(missing, su.Name)
+			continue
+		}
+		if err := s.record(st, su.Name, us, r); err != nil {
+			return st, s.fail(StepRequest, su.Name, err)
+		}
+		ev := Event{Step: StepRequest, Status: StatusDone, SystemUser: su.Name, RequestID: r.ID, ConfirmURL: r.ConfirmURL,
+			Message: "request " + r.Status, Detail: map[string]string{"status": r.Status}}
+		switch {
+		case r.Waiting():
+			ev.Status = StatusWaiting
+			pending = append(pending, Pending{SystemUser: su.Name, RequestID: r.ID, ConfirmURL: r.ConfirmURL})
+		case !r.Is(registry.StatusAccepted) || r.TimedOut:
+			ev.Status = StatusFailed
+			e := &RequestEndedError{SystemUser: su.Name, RequestID: r.ID, Status: r.Status, TimedOut: r.TimedOut}
+			ev.Message = e.Error()
+			if ended == nil {
+				ended = e
+			}
+		}
+		s.emit(ev)
+	}
+	switch {
+	case ended != nil:
+		return st, ended
+	case len(pending) > 0:
+		return st, &WaitingError{Pending: pending}
+	case len(missing) > 0:
+		return st, fmt.Errorf("%w for system user(s) %s: run `agent request create`", ErrNoRequest, strings.Join(missing, ", "))
+	}
+	return st, nil
+}
+
+// findRequest reads the saved request, or the live request by externalRef; nil if there is none.
+func (s *Setup) findRequest(ctx context.Context, us config.SystemUserState, su config.SystemUser) (*registry.Request, error) {
+	if us.RequestID != "" {
+		r, err := s.Registry.GetRequest(ctx, us.RequestID)
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, registry.ErrNotFound) {
+			return nil, err
+		}
+	}
+	r, err := s.Registry.GetRequestByExternalRef(ctx, s.Config.System.ID, s.Config.Organization, su.ExternalRef)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, nil
+	}
+	return r, err
+}
