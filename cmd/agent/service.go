@@ -2,10 +2,234 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/systemuser-agent/systemuser-agent/installer"
+	"github.com/systemuser-agent/systemuser-agent/keystore"
 )
 
-// cmdService is a STUB: the installer owner replaces this file.
+// cmdService is "agent service install|uninstall|start|stop|restart|status".
 func cmdService(ctx context.Context, e *env, args []string) error {
-	return errors.New("not built yet")
+	verb, rest, err := subcommand(args, "install", "uninstall", "start", "stop", "restart", "status")
+	if err != nil {
+		return err
+	}
+	var c common
+	fs := newFlags(e, "service "+verb, &c)
+	var user string
+	if verb == "install" {
+		fs.StringVar(&user, "user", "", "account the service runs as (default: a systemd DynamicUser on Linux, the virtual account NT SERVICE\\systemuser-agent on Windows)")
+	}
+	if err := parse(fs, rest, false); err != nil {
+		return err
+	}
+	o, err := serviceOptions(&c, user)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "install":
+		return serviceInstall(e, &c, o)
+	case "uninstall":
+		return serviceUninstall(e, &c, o)
+	case "status":
+		return serviceStatus(e, &c, o)
+	}
+	inst, err := installer.New(o, nil)
+	if err != nil {
+		return err
+	}
+	op := map[string]func() error{"start": inst.Start, "stop": inst.Stop, "restart": inst.Restart}[verb]
+	if err := op(); err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, map[string]any{"action": verb, "ok": true})
+	}
+	fmt.Fprintf(e.stdout, "%s: %s done.\n", o.Name, verb)
+	return nil
+}
+
+// serviceOptions are the installer options from the flags: this binary's resolved absolute path, the
+// absolute config path, and the state directory when given.
+func serviceOptions(c *common, user string) (installer.Options, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return installer.Options{}, fmt.Errorf("find this program's own path: %w", err)
+	}
+	cfg, err := filepath.Abs(c.config)
+	if err != nil {
+		return installer.Options{}, fmt.Errorf("resolve --config %s: %w", c.config, err)
+	}
+	o := installer.Options{Name: installer.DefaultName, Executable: exe, ConfigPath: cfg, User: user}
+	if c.stateDir != "" {
+		if o.StateDir, err = filepath.Abs(c.stateDir); err != nil {
+			return installer.Options{}, fmt.Errorf("resolve --state-dir %s: %w", c.stateDir, err)
+		}
+	}
+	return o, nil
+}
+
+// serviceInstall checks permissions first, then the config, then defines and enables the service.
+func serviceInstall(e *env, c *common, o installer.Options) error {
+	inst, err := installer.New(o, nil)
+	if err != nil {
+		return err
+	}
+	if err := inst.Preflight(); err != nil {
+		return fmt.Errorf("not installing: %w", err)
+	}
+	if tmp := os.TempDir(); strings.HasPrefix(o.Executable, filepath.Clean(tmp)+string(filepath.Separator)) {
+		return fmt.Errorf("not installing %s: it lies in the temporary directory %s (go run?); copy the binary to a permanent place first, e.g. /usr/local/bin/%s, and run install from there", o.Executable, tmp, installer.DefaultName)
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return fmt.Errorf("not installing: the config %s does not load (fix it first; agent doctor helps): %w", o.ConfigPath, err)
+	}
+	if k := cfg.Maskinporten.Key; k.Backend == "systemd-creds" {
+		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.SystemdCredPath(k.Path, k.Name)}
+	}
+	o.ListenPort = listenPort(cfg.Listen)
+	if inst, err = installer.New(o, nil); err != nil {
+		return err
+	}
+	if err := inst.Install(); err != nil {
+		return err
+	}
+	st, _ := inst.Status()
+	notStarted := inst.ManagerRunning()
+	if c.json {
+		out := map[string]any{"action": "install", "installed": true, "definition": st.Definition, "account": account(inst.Options())}
+		if notStarted != nil {
+			out["note"] = notStarted.Error()
+		}
+		return printJSON(e.stdout, out)
+	}
+	fmt.Fprintf(e.stdout, "Installed %s (%s), enabled at boot, running as %s.\n", o.Name, st.Definition, account(inst.Options()))
+	if notStarted != nil {
+		fmt.Fprintf(e.stdout, "Not started: %v\n", notStarted)
+		return nil
+	}
+	fmt.Fprintln(e.stdout, "Start it with: agent service start")
+	return nil
+}
+
+// serviceUninstall removes the service definition and says what it left in place.
+func serviceUninstall(e *env, c *common, o installer.Options) error {
+	inst, err := installer.New(o, nil)
+	if err != nil {
+		return err
+	}
+	if err := inst.Uninstall(); err != nil {
+		return err
+	}
+	key := "the key, in the key store your config names"
+	if cfg, err := loadConfig(c); err == nil {
+		if k := cfg.Maskinporten.Key; k.Backend == "systemd-creds" {
+			key = keystore.SystemdCredPath(k.Path, k.Name)
+		} else {
+			key = fmt.Sprintf("the key %q in the %s key store", k.Name, k.Backend)
+		}
+	}
+	kept := map[string]string{"config": o.ConfigPath, "state_dir": inst.Options().StateDir, "key": key}
+	if c.json {
+		return printJSON(e.stdout, map[string]any{"action": "uninstall", "removed": true, "kept": kept})
+	}
+	fmt.Fprintf(e.stdout, "Removed the %s service. Left in place: config %s, state %s, and %s.\n", o.Name, kept["config"], kept["state_dir"], key)
+	fmt.Fprintln(e.stdout, "Delete them yourself if you no longer need them (agent keys delete removes the key).")
+	return nil
+}
+
+// serviceStatus prints what is known, and returns the error when the service manager cannot be asked.
+func serviceStatus(e *env, c *common, o installer.Options) error {
+	inst, err := installer.New(o, nil)
+	if err != nil {
+		return err
+	}
+	st, err := inst.Status()
+	if c.json {
+		out := struct {
+			installer.Status
+			Error string `json:"error,omitempty"`
+		}{Status: st}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		if perr := printJSON(e.stdout, out); perr != nil {
+			return perr
+		}
+		return err
+	}
+	printStatus(e.stdout, o.Name, st)
+	return err
+}
+
+func printStatus(w io.Writer, name string, st installer.Status) {
+	line := fmt.Sprintf("%s (%s): %s", name, st.Platform, st.State)
+	if st.PID > 0 {
+		line += fmt.Sprintf(", pid %d", st.PID)
+	}
+	if st.Installed {
+		if st.Enabled {
+			line += ", enabled at boot"
+		} else {
+			line += ", not enabled at boot"
+		}
+	}
+	fmt.Fprintln(w, line)
+	if st.Definition != "" {
+		fmt.Fprintf(w, "  definition: %s\n", st.Definition)
+	}
+	if st.Detail != "" {
+		fmt.Fprintf(w, "  %s\n", st.Detail)
+	}
+}
+
+// account names the identity the service runs as.
+func account(o installer.Options) string {
+	switch {
+	case o.User != "":
+		return o.User
+	case runtime.GOOS == "linux":
+		return "a systemd DynamicUser"
+	case runtime.GOOS == "windows":
+		return installer.ServiceAccount(o)
+	default:
+		return "your own account (a LaunchAgent; development only)"
+	}
+}
+
+// listenPort is the port of a "host:port" listen address, or 0.
+func listenPort(listen string) int {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return 0
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return 0
+	}
+	return p
+}
+
+// runAsService runs serve the way the process was started: under the service manager (systemd, the
+// Windows SCM, launchd) through installer.RunService, which cancels serve's context when the manager
+// says stop and returns serve's error so a failure exits non-zero and the manager restarts the service;
+// from a terminal, it calls serve(ctx) directly. The lead's "agent run" calls it. e is for the caller's
+// symmetry with other commands; errors are returned, never printed here (run prints them once).
+func runAsService(ctx context.Context, e *env, configPath string, serve func(ctx context.Context) error) error {
+	if installer.Interactive() {
+		return serve(ctx)
+	}
+	return installer.RunService(ctx, installer.Options{ConfigPath: configPath}, serve)
 }

@@ -1,0 +1,10 @@
+// Package installer turns the agent binary into an OS service and runs it under the service manager:
+// a hardened systemd unit of our own on Linux (DynamicUser, encrypted credentials, seccomp, read-only
+// system), the Windows Service Control Manager through kardianos/service (virtual account
+// NT SERVICE\<name>, delayed start, restart on any failure, Event Log source), and launchd on macOS for
+// development only. It checks that config and state are owner-only before installing (D19) and adapts a
+// context-driven Runner to the service manager's start/stop protocol (RunService).
+//
+// installer is the only package that imports github.com/kardianos/service. Only cmd/agent and setup
+// import installer; agent, tokens, registry and keystore never do.
+package installer

@@ -1,0 +1,14 @@
+//go:build !windows
+
+package installer
+
+import (
+	"errors"
+	"log/slog"
+)
+
+// EventLogHandler exists only on Windows. Elsewhere the service logs to stderr, which systemd's
+// journal (journalctl -u systemuser-agent) and launchd capture.
+func EventLogHandler(name string) (slog.Handler, error) {
+	return nil, errors.New("the Windows Event Log exists only on Windows: log to stderr, which the journal captures")
+}
