@@ -2,8 +2,86 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
-// cmdToken is a STUB being written by the lead.
-func cmdToken(ctx context.Context, e *env, args []string) error { return errors.New("not built yet") }
+func cmdToken(ctx context.Context, e *env, args []string) error {
+	var c common
+	fs := newFlags(e, "token", &c)
+	suName := fs.String("system-user", "", "system user name (default: the first configured)")
+	scope := fs.String("scope", "", "space-separated scopes (default: the system user's)")
+	kind := fs.String("kind", "maskinporten", "token kind: maskinporten or altinn (exchanged)")
+	show := fs.Bool("print-token", false, "print the access token itself (it acts for the organisation: handle with care)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if k := tokens.Kind(*kind); !k.Valid() {
+		return usageError{fmt.Sprintf("--kind must be maskinporten or altinn, not %q", *kind)}
+	}
+	cfg, err := loadConfig(&c)
+	if err != nil {
+		return err
+	}
+	if *suName == "" && len(cfg.SystemUsers) > 0 {
+		*suName = cfg.SystemUsers[0].Name
+	}
+	su, ok := cfg.SystemUser(*suName)
+	if !ok {
+		return usageError{fmt.Sprintf("no system user %q in %s", *suName, cfg.Path)}
+	}
+	scopes := su.Scopes
+	if *scope != "" {
+		scopes = strings.Fields(*scope)
+	}
+	ks, err := openKeyStore(cfg)
+	if err != nil {
+		return err
+	}
+	src, err := tokenSource(ctx, cfg, ks)
+	if err != nil {
+		return err
+	}
+	req := tokens.Request{Scopes: scopes, Org: cfg.Organization, ExternalRef: su.ExternalRef, Kind: tokens.Kind(*kind)}
+	tok, err := src.Token(ctx, req)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"request": req.String(), "expires_in": tok.ExpiresIn(time.Now()), "scope": tok.Scope,
+		"claims": jwtClaims(tok.AccessToken)}
+	if *show {
+		out["access_token"] = tok.AccessToken
+	}
+	if c.json {
+		return printJSON(e.stdout, out)
+	}
+	fmt.Fprintf(e.stdout, "Got a %s token for system user %q: expires in %ds, scope %q.\n", req.Normalize().Kind, su.Name, out["expires_in"], tok.Scope)
+	b, _ := json.MarshalIndent(out["claims"], "", "  ")
+	fmt.Fprintf(e.stdout, "Claims (decoded, not verified):\n%s\n", b)
+	if *show {
+		fmt.Fprintln(e.stdout, tok.AccessToken)
+	}
+	return nil
+}
+
+// jwtClaims decodes a JWT's payload for display only (no verification); nil when it is not a JWT.
+func jwtClaims(raw string) map[string]any {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return m
+}
