@@ -25,7 +25,7 @@ type Config struct {
 	// Environment picks the default endpoints: test, production or sandbox.
 	Environment Environment `yaml:"environment"`
 	// Endpoints override the environment's default URLs one by one.
-	Endpoints Endpoints `yaml:"endpoints"`
+	Endpoints Endpoints `yaml:"endpoints,omitempty"`
 	// Organization is the organisation's own 9-digit number: vendor and system user owner.
 	Organization string `yaml:"organization"`
 	// Maskinporten is the organisation's Maskinporten client.
@@ -39,7 +39,7 @@ type Config struct {
 	// Tokens tunes caching and refresh.
 	Tokens TokenSettings `yaml:"tokens"`
 	// Clients are the local callers allowed to get tokens.
-	Clients []Client `yaml:"clients"`
+	Clients []Client `yaml:"clients,omitempty"`
 	// Log sets logging.
 	Log Log `yaml:"log"`
 
@@ -47,14 +47,15 @@ type Config struct {
 	Path string `yaml:"-"`
 }
 
-// Endpoints are the upstream URLs. Empty fields take the environment's defaults (see Resolve).
+// Endpoints are the upstream URLs. Empty fields take the environment's defaults (see
+// Config.ResolvedEndpoints).
 type Endpoints struct {
 	// MaskinportenIssuer is the issuer, used byte for byte as the grant's aud (trailing slash included).
-	MaskinportenIssuer string `yaml:"maskinporten_issuer"`
+	MaskinportenIssuer string `yaml:"maskinporten_issuer,omitempty"`
 	// MaskinportenToken is the token endpoint.
-	MaskinportenToken string `yaml:"maskinporten_token"`
+	MaskinportenToken string `yaml:"maskinporten_token,omitempty"`
 	// Altinn is the Altinn platform base URL, e.g. https://platform.tt02.altinn.no.
-	Altinn string `yaml:"altinn"`
+	Altinn string `yaml:"altinn,omitempty"`
 }
 
 // Maskinporten describes the organisation's Maskinporten client.
@@ -64,17 +65,18 @@ type Maskinporten struct {
 	// Key says where the private key lives.
 	Key KeyRef `yaml:"key"`
 	// KID is the key id registered on the client; empty means the RFC 7638 thumbprint of the public key.
-	KID string `yaml:"kid"`
+	KID string `yaml:"kid,omitempty"`
 }
 
 // KeyRef names a key in a key store backend.
 type KeyRef struct {
-	// Backend is keyring, systemd-creds, file (development only) or memory (demo and tests).
+	// Backend is keyring, systemd-creds, file or memory; file and memory only with environment sandbox.
+	// Default: systemd-creds on Linux, keyring elsewhere.
 	Backend string `yaml:"backend"`
 	// Name is the key's name in the backend.
 	Name string `yaml:"name"`
 	// Path is the key file for the file backend, or the credential directory for systemd-creds.
-	Path string `yaml:"path"`
+	Path string `yaml:"path,omitempty"`
 }
 
 // System is the organisation's system in the System Register.
@@ -86,15 +88,18 @@ type System struct {
 	// Description holds nb, nn and en texts.
 	Description Texts `yaml:"description"`
 	// Rights are the resources the system may be given.
-	Rights []Right `yaml:"rights"`
+	Rights []Right `yaml:"rights,omitempty"`
 	// AccessPackages are access package URNs (urn:altinn:accesspackage:...).
-	AccessPackages []string `yaml:"access_packages"`
+	AccessPackages []string `yaml:"access_packages,omitempty"`
 }
 
 // Texts are texts per language.
 type Texts struct {
+	// NB is Norwegian Bokmål; Altinn shows it as the default title and approval requires it.
 	NB string `yaml:"nb"`
+	// NN is Norwegian Nynorsk.
 	NN string `yaml:"nn"`
+	// EN is English.
 	EN string `yaml:"en"`
 }
 
@@ -103,21 +108,23 @@ type Right struct {
 	// Resource is the resource id (value of urn:altinn:resource).
 	Resource string `yaml:"resource"`
 	// Action is optional.
-	Action string `yaml:"action"`
+	Action string `yaml:"action,omitempty"`
 }
 
 // SystemUser is one system user of the organisation for the system.
 type SystemUser struct {
 	// Name is the local label callers refer to.
 	Name string `yaml:"name"`
-	// ExternalRef tells several system users apart; empty means none (Altinn uses the org number).
-	ExternalRef string `yaml:"external_ref"`
+	// ExternalRef tells several system users apart (letters, digits, '.', '_', '-'; it goes into URL paths).
+	// Empty means none: then externalRef must be left out of requests and grants, never sent as "" (Altinn
+	// stores "" as the organisation number but looks it up as "", which duplicates requests).
+	ExternalRef string `yaml:"external_ref,omitempty"`
 	// Scopes are the Maskinporten scopes tokens for this system user may carry.
 	Scopes []string `yaml:"scopes"`
 	// Rights requested for this system user (subset of the system's); empty means all of the system's.
-	Rights []Right `yaml:"rights"`
+	Rights []Right `yaml:"rights,omitempty"`
 	// AccessPackages requested for this system user (subset of the system's).
-	AccessPackages []string `yaml:"access_packages"`
+	AccessPackages []string `yaml:"access_packages,omitempty"`
 }
 
 // TokenSettings tune the token cache.
@@ -136,12 +143,13 @@ type Client struct {
 	// SecretSHA256 is the hex SHA-256 of the caller's secret (the secret itself is never stored here).
 	SecretSHA256 string `yaml:"secret_sha256"`
 	// SecretFile is where the secret was written for the caller (informational; the agent never reads it).
-	SecretFile string `yaml:"secret_file"`
+	SecretFile string `yaml:"secret_file,omitempty"`
 	// OSUser is the OS account that may read SecretFile.
-	OSUser string `yaml:"os_user"`
+	OSUser string `yaml:"os_user,omitempty"`
 	// SystemUsers the caller may use, by name; the first is the default.
 	SystemUsers []string `yaml:"system_users"`
-	// Scopes the caller may ask for; when it asks for none, it gets all of them.
+	// Scopes the caller may ask for (at least one; each a scope of one of its system users); when it asks for
+	// none, it gets all of them.
 	Scopes []string `yaml:"scopes"`
 	// TokenKind is maskinporten (default) or altinn.
 	TokenKind string `yaml:"token_kind"`
@@ -153,4 +161,24 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json (default text).
 	Format string `yaml:"format"`
+}
+
+// SystemUser returns the configured system user with the given name.
+func (c *Config) SystemUser(name string) (SystemUser, bool) {
+	for _, su := range c.SystemUsers {
+		if su.Name == name {
+			return su, true
+		}
+	}
+	return SystemUser{}, false
+}
+
+// Client returns the configured local caller with the given id.
+func (c *Config) Client(id string) (Client, bool) {
+	for _, cl := range c.Clients {
+		if cl.ID == id {
+			return cl, true
+		}
+	}
+	return Client{}, false
 }
