@@ -133,5 +133,8 @@ func SaveState(dir string, s *State) error {
 	if err := WriteFileAtomic(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
+	if err := giveToDirOwner(path, dir); err != nil {
+		return fmt.Errorf("save state: give %s to the owner of %s (the service account): %w", path, dir, err)
+	}
 	return nil
 }

@@ -103,3 +103,4 @@ func TestSaveStateVersion(t *testing.T) {
 		t.Error("saved nil")
 	}
 }
+
