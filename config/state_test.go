@@ -103,4 +103,3 @@ func TestSaveStateVersion(t *testing.T) {
 		t.Error("saved nil")
 	}
 }
-
