@@ -1,9 +1,3 @@
-// Package keystore keeps the organisation's Maskinporten private key in a key store and hands it out as a
-// crypto.Signer: the OS key store (Windows Credential Manager, macOS Keychain, Linux Secret Service),
-// systemd encrypted credentials, a development-only file, or memory. It generates keys in place, imports
-// PEM/JWK/PKCS#12, and prints only public JWKs.
-//
-// The agent and tokens packages must never import keystore: they get a crypto.Signer.
 package keystore
 
 import (
@@ -35,4 +29,18 @@ var (
 	ErrNotFound = errors.New("key not found")
 	// ErrExists means a key is already stored under the name.
 	ErrExists = errors.New("a key with that name already exists")
+	// ErrUnavailable means the backend cannot be reached on this machine (no Secret Service, no
+	// systemd-creds, the service's hand-over pipe is missing); the error text says what to use instead.
+	ErrUnavailable = errors.New("key store backend unavailable")
+	// ErrLocked means the OS key store is locked and must be unlocked by its owner.
+	ErrLocked = errors.New("key store is locked")
+	// ErrTooBig means the encoded key does not fit the backend's size limit (Windows Credential Manager).
+	ErrTooBig = errors.New("key too big for the key store")
+	// ErrPasswordNeeded means the key file is encrypted and no password was given.
+	ErrPasswordNeeded = errors.New("the key is encrypted: a password is needed")
+	// ErrWrongPassword means the password given does not decrypt the key.
+	ErrWrongPassword = errors.New("wrong password")
+	// ErrUnsupportedKey means the key is not an RSA private key of at least 2048 bits, or its format is
+	// not one ParsePrivateKey reads.
+	ErrUnsupportedKey = errors.New("unsupported key")
 )

@@ -24,12 +24,12 @@ func (m *Memory) Backend() string { return "memory" }
 
 // Generate implements Store.
 func (m *Memory) Generate(ctx context.Context, name string, bits int) (crypto.Signer, error) {
-	if err := checkBits(bits); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	key, err := rsa.GenerateKey(rand.Reader, bits)
+	key, err := generateRSA(bits)
 	if err != nil {
-		return nil, fmt.Errorf("keystore: generate RSA-%d: %w", bits, err)
+		return nil, err
 	}
 	if err := m.Put(ctx, name, key); err != nil {
 		return nil, err
@@ -39,6 +39,13 @@ func (m *Memory) Generate(ctx context.Context, name string, bits int) (crypto.Si
 
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, name string, key crypto.Signer) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	rk, err := rsaKey(key)
+	if err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.keys == nil {
@@ -47,12 +54,15 @@ func (m *Memory) Put(_ context.Context, name string, key crypto.Signer) error {
 	if _, ok := m.keys[name]; ok {
 		return fmt.Errorf("keystore memory: %q: %w", name, ErrExists)
 	}
-	m.keys[name] = key
+	m.keys[name] = rk
 	return nil
 }
 
 // Signer implements Store.
 func (m *Memory) Signer(_ context.Context, name string) (crypto.Signer, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k, ok := m.keys[name]
@@ -64,6 +74,9 @@ func (m *Memory) Signer(_ context.Context, name string) (crypto.Signer, error) {
 
 // Delete implements Store.
 func (m *Memory) Delete(_ context.Context, name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.keys[name]; !ok {
@@ -83,6 +96,19 @@ func (m *Memory) List(context.Context) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// generateRSA makes a new RSA key of a size Maskinporten can take.
+func generateRSA(bits int) (*rsa.PrivateKey, error) {
+	if err := checkBits(bits); err != nil {
+		return nil, err
+	}
+	key, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: generate RSA-%d: %w", bits, err)
+	}
+	key.Precompute()
+	return key, nil
 }
 
 // checkBits accepts the RSA sizes Maskinporten can take.

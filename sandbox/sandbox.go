@@ -140,8 +140,8 @@ func (s *Sandbox) Handler() http.Handler {
 	return s.withFaults(mux)
 }
 
-// now is the sandbox clock.
-func (s *Sandbox) now() time.Time { return s.opts.Now() }
+// now is the sandbox clock: Options.Now plus any SetClockOffset.
+func (s *Sandbox) now() time.Time { return s.opts.Now().Add(s.faults.clockOffset()) }
 
 // newUUID returns a random RFC 4122 version 4 UUID.
 func newUUID() string {

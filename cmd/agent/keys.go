@@ -1,11 +1,438 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/systemuser-agent/systemuser-agent/keystore"
 )
 
-// cmdKeys is a STUB: the keystore owner replaces this file.
+// defaultKeyName is the key name when neither the config nor --name gives one.
+const defaultKeyName = "maskinporten"
+
+// maxKeyInput bounds a key file read for import.
+const maxKeyInput = 1 << 20
+
+// cmdKeys is "agent keys": the Maskinporten key in the key store. No private key or password ever
+// passes through a flag value, stdout or stderr.
 func cmdKeys(ctx context.Context, e *env, args []string) error {
-	return errors.New("not built yet")
+	verb, rest, err := subcommand(args, "generate", "import", "public", "list", "delete", "rotate", "activate")
+	if err != nil {
+		return err
+	}
+	kf := &keysFlags{}
+	fs := kf.flagSet(e, verb)
+	bits := 2048
+	var file, passwordFile string
+	var passwordStdin, asPEM, yes bool
+	switch verb {
+	case "generate", "rotate":
+		fs.IntVar(&bits, "bits", 2048, "RSA key size: 2048 (what Maskinporten documents), 3072 or 4096")
+	case "import":
+		fs.StringVar(&file, "file", "", "key file to import (PEM, DER, JWK or PKCS#12), or - for stdin")
+		fs.StringVar(&passwordFile, "password-file", "", "file holding the key's password (first line)")
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the key's password from the first line of stdin")
+	case "public":
+		fs.BoolVar(&asPEM, "pem", false, "print the public key as PEM instead of a JWK")
+	case "delete":
+		fs.BoolVar(&yes, "yes", false, "really delete the key (it cannot be recovered)")
+	}
+	if err := parse(fs, rest, false); err != nil {
+		return err
+	}
+	switch {
+	case verb == "import" && file == "":
+		return usageError{"--file PATH (or --file - for stdin) is required"}
+	case verb == "import" && passwordStdin && (file == "-" || passwordFile != ""):
+		return usageError{"--password-stdin cannot be combined with --file - or --password-file"}
+	case verb == "delete" && !yes:
+		return usageError{"deleting a key cannot be undone: add --yes"}
+	}
+	t, err := kf.open(e)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "generate":
+		k, err := t.store.Generate(ctx, t.name, bits)
+		if err != nil {
+			return fmt.Errorf("generate key %q: %w", t.name, err)
+		}
+		return t.printKey(e, kf.json, k, "Generated", "")
+	case "import":
+		return t.importKey(ctx, e, kf.json, file, passwordFile, passwordStdin)
+	case "public":
+		return t.public(ctx, e, kf.json, asPEM)
+	case "list":
+		return t.list(ctx, e, kf.json)
+	case "delete":
+		if err := t.store.Delete(ctx, t.name); err != nil {
+			return err
+		}
+		if kf.json {
+			return printJSON(e.stdout, map[string]string{"deleted": t.name, "backend": t.store.Backend()})
+		}
+		fmt.Fprintf(e.stdout, "Deleted key %q from the %s key store.\n", t.name, t.store.Backend())
+		return nil
+	case "rotate":
+		return t.rotate(ctx, e, kf.json, bits)
+	case "activate":
+		return t.activate(ctx, e, kf.json)
+	}
+	return nil
+}
+
+// keysFlags are the flags every keys subcommand takes.
+type keysFlags struct {
+	common
+	backend, name, path string
+}
+
+func (kf *keysFlags) flagSet(e *env, verb string) *flag.FlagSet {
+	fs := newFlags(e, "keys "+verb, &kf.common)
+	fs.StringVar(&kf.backend, "backend", "", "key store backend: keyring, systemd-creds, file (development only) or memory; replaces the config's maskinporten.key, and the config is not read")
+	fs.StringVar(&kf.name, "name", "", "key name (default: the config's maskinporten.key.name, or "+defaultKeyName+")")
+	fs.StringVar(&kf.path, "path", "", "with --backend: the file backend's directory, or the systemd-creds store directory (default "+keystore.DefaultCredStoreDir+")")
+	return fs
+}
+
+// keyTarget is the store and key name a keys command works on.
+type keyTarget struct {
+	store keystore.Store
+	name  string
+	// activeName and kid are the config's key and its registered kid ("" = RFC 7638 thumbprint).
+	activeName, kid string
+}
+
+// open picks the store: --backend (no config needed) or the config's maskinporten.key.
+func (kf *keysFlags) open(e *env) (*keyTarget, error) {
+	if kf.backend == "" {
+		if kf.path != "" {
+			return nil, usageError{"--path needs --backend"}
+		}
+		cfg, err := loadConfig(&kf.common)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or name the key store with --backend and --name)", err)
+		}
+		s, err := openKeyStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		t := &keyTarget{store: s, name: cfg.Maskinporten.Key.Name, activeName: cfg.Maskinporten.Key.Name, kid: cfg.Maskinporten.KID}
+		if kf.name != "" {
+			t.name = kf.name
+		}
+		if t.name == "" {
+			t.name = defaultKeyName
+		}
+		return t, nil
+	}
+	if kf.backend == keystore.BackendFile {
+		fmt.Fprintln(e.stderr, "warning: the file backend keeps the private key in plain text on disk: use it for development only")
+	}
+	getenv := e.getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	s, err := keystore.Open(keystore.Options{
+		Backend: kf.backend, Dir: kf.path, AllowFile: kf.backend == keystore.BackendFile,
+		CredentialsDir: getenv("CREDENTIALS_DIRECTORY"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	name := kf.name
+	if name == "" {
+		name = defaultKeyName
+	}
+	return &keyTarget{store: s, name: name, activeName: name}, nil
+}
+
+// keyInfo is what the commands print about a key: never private material.
+type keyInfo struct {
+	Name    string          `json:"name"`
+	Backend string          `json:"backend"`
+	KID     string          `json:"kid"`
+	Bits    int             `json:"bits"`
+	JWK     json.RawMessage `json:"jwk"`
+}
+
+// info describes key name; the configured kid applies to the active key only, others get their RFC 7638
+// thumbprint.
+func (t *keyTarget) info(name string, k crypto.Signer) (keyInfo, error) {
+	kid := ""
+	if name == t.activeName {
+		kid = t.kid
+	}
+	if kid == "" {
+		var err error
+		if kid, err = keystore.Thumbprint(k.Public()); err != nil {
+			return keyInfo{}, err
+		}
+	}
+	jwk, err := keystore.PublicJWK(k.Public(), kid)
+	if err != nil {
+		return keyInfo{}, err
+	}
+	bits := 0
+	if pub, ok := k.Public().(*rsa.PublicKey); ok {
+		bits = pub.N.BitLen()
+	}
+	return keyInfo{Name: name, Backend: t.store.Backend(), KID: kid, Bits: bits, JWK: jwk}, nil
+}
+
+// printKey reports a new key: its public JWK and kid, and advice.
+func (t *keyTarget) printKey(e *env, asJSON bool, k crypto.Signer, verb, advice string) error {
+	info, err := t.info(t.name, k)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, struct {
+			keyInfo
+			Advice string `json:"advice,omitempty"`
+		}{info, advice})
+	}
+	fmt.Fprintf(e.stdout, "%s an RSA-%d key %q in the %s key store.\nkid: %s\n", verb, info.Bits, t.name, info.Backend, info.KID)
+	fmt.Fprintln(e.stdout, "Register this public JWK on the Maskinporten client (Samarbeidsportalen, or the self-service API):")
+	if err := printJSON(e.stdout, info.JWK); err != nil {
+		return err
+	}
+	if advice != "" {
+		fmt.Fprintln(e.stdout, advice)
+	}
+	return nil
+}
+
+// importKey reads, parses and stores a key; the input and the password are wiped afterwards.
+func (t *keyTarget) importKey(ctx context.Context, e *env, asJSON bool, file, passwordFile string, passwordStdin bool) error {
+	var data []byte
+	var err error
+	if file == "-" {
+		data, err = io.ReadAll(io.LimitReader(e.stdin, maxKeyInput))
+	} else {
+		data, err = readLimited(file)
+	}
+	defer keystore.Wipe(data)
+	if err != nil {
+		return fmt.Errorf("read the key: %w", err)
+	}
+	var password []byte
+	defer func() { keystore.Wipe(password) }()
+	if passwordFile != "" || passwordStdin {
+		if password, err = readPassword(e, passwordFile); err != nil {
+			return err
+		}
+	}
+	key, err := keystore.ParsePrivateKey(data, password)
+	if errors.Is(err, keystore.ErrPasswordNeeded) && password == nil {
+		fd, ok := terminal(e.stdin)
+		if !ok || file == "-" {
+			return fmt.Errorf("%w: give it with --password-file PATH or --password-stdin (never as a flag value)", err)
+		}
+		fmt.Fprintf(e.stderr, "Password for %s: ", file)
+		password, err = term.ReadPassword(fd)
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return fmt.Errorf("read the password: %w", err)
+		}
+		key, err = keystore.ParsePrivateKey(data, password)
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.store.Put(ctx, t.name, key); err != nil {
+		if errors.Is(err, keystore.ErrExists) {
+			return fmt.Errorf("%w: delete it first (agent keys delete --name %s --yes) or import under another --name", err, t.name)
+		}
+		return err
+	}
+	advice := "The key store now holds the key. Delete the source so the key exists only there: shred -u " + file + " (Linux), or delete it and empty the Recycle Bin (Windows)."
+	if file == "-" {
+		advice = "The key store now holds the key. Remove any other copy of it (files, clipboard, shell history)."
+	}
+	return t.printKey(e, asJSON, key, "Imported", advice)
+}
+
+// readLimited reads a file of at most maxKeyInput bytes.
+func readLimited(path string) ([]byte, error) {
+	if fi, err := os.Stat(path); err != nil || fi.Size() > maxKeyInput {
+		return nil, cmp.Or(err, fmt.Errorf("%s is larger than %d bytes: not a key file", path, maxKeyInput))
+	}
+	return os.ReadFile(path)
+}
+
+// readPassword reads the first line of the password file, or of stdin.
+func readPassword(e *env, file string) ([]byte, error) {
+	var raw []byte
+	var err error
+	if file != "" {
+		raw, err = readLimited(file)
+	} else {
+		raw, err = io.ReadAll(io.LimitReader(e.stdin, 4096))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the password: %w", err)
+	}
+	defer keystore.Wipe(raw)
+	line, _, _ := bytes.Cut(raw, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return bytes.Clone(line), nil
+}
+
+// terminal returns r's file descriptor when it is a terminal.
+func terminal(r io.Reader) (int, bool) {
+	f, ok := r.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return -1, false
+	}
+	return int(f.Fd()), true
+}
+
+func (t *keyTarget) public(ctx context.Context, e *env, asJSON, asPEM bool) error {
+	k, err := t.store.Signer(ctx, t.name)
+	if err != nil {
+		return err
+	}
+	if asPEM {
+		der, err := x509.MarshalPKIXPublicKey(k.Public())
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		return err
+	}
+	info, err := t.info(t.name, k)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, info)
+	}
+	return printJSON(e.stdout, info.JWK)
+}
+
+func (t *keyTarget) list(ctx context.Context, e *env, asJSON bool) error {
+	names, err := t.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		keyInfo
+		Error string `json:"error,omitempty"`
+	}
+	entries := []entry{}
+	for _, n := range names {
+		k, err := t.store.Signer(ctx, n)
+		if err != nil {
+			entries = append(entries, entry{keyInfo: keyInfo{Name: n, Backend: t.store.Backend()}, Error: err.Error()})
+			continue
+		}
+		info, err := t.info(n, k)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, entry{keyInfo: info})
+	}
+	if asJSON {
+		return printJSON(e.stdout, map[string]any{"backend": t.store.Backend(), "keys": entries})
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(e.stdout, "No keys in the %s key store. Make one with: agent keys generate\n", t.store.Backend())
+		return nil
+	}
+	for _, en := range entries {
+		if en.Error != "" {
+			fmt.Fprintf(e.stdout, "%-28s unreadable: %s\n", en.Name, en.Error)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%-28s RSA-%d  kid %s\n", en.Name, en.Bits, en.KID)
+	}
+	return nil
+}
+
+// jwkSet renders {"keys": [...]} as Maskinporten's jwks endpoint takes it.
+func jwkSet(infos ...keyInfo) map[string][]json.RawMessage {
+	set := map[string][]json.RawMessage{"keys": {}}
+	for _, i := range infos {
+		set["keys"] = append(set["keys"], i.JWK)
+	}
+	return set
+}
+
+func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) error {
+	active, next, err := keystore.Rotate(ctx, t.store, t.name, bits)
+	if err != nil {
+		return err
+	}
+	old, err := t.info(t.name, active)
+	if err != nil {
+		return err
+	}
+	nw, err := t.info(keystore.NextName(t.name), next)
+	if err != nil {
+		return err
+	}
+	set := jwkSet(old, nw)
+	if asJSON {
+		return printJSON(e.stdout, map[string]any{"active": old, "next": nw, "jwks": set})
+	}
+	fmt.Fprintf(e.stdout, "Rotation of %q started: the new key is %q (kid %s). Tokens are still signed with the current key (kid %s).\n", t.name, nw.Name, nw.KID, old.KID)
+	fmt.Fprintln(e.stdout, "1. Upload this JWK set (both keys) to the Maskinporten client; an upload replaces the whole registered set (at most 5 keys):")
+	if err := printJSON(e.stdout, set); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "2. Wait at least 2 minutes: Maskinporten takes up to 2 minutes to see a key change.")
+	fmt.Fprintln(e.stdout, "3. Run \"agent keys activate\" to sign with the new key.")
+	return nil
+}
+
+func (t *keyTarget) activate(ctx context.Context, e *env, asJSON bool) error {
+	previous, active, err := keystore.Activate(ctx, t.store, t.name)
+	if err != nil {
+		return err
+	}
+	// The new key gets its own thumbprint kid: the configured kid belonged to the old key.
+	t.kid = ""
+	nw, err := t.info(t.name, active)
+	if err != nil {
+		return err
+	}
+	var old *keyInfo
+	if previous != nil {
+		o, err := t.info(keystore.PreviousName(t.name), previous)
+		if err != nil {
+			return err
+		}
+		old = &o
+	}
+	final := jwkSet(nw)
+	if asJSON {
+		return printJSON(e.stdout, map[string]any{"active": nw, "previous": old, "final_jwks": final})
+	}
+	fmt.Fprintf(e.stdout, "%q is now the new key (kid %s); the old one is kept as %q.\n", t.name, nw.KID, keystore.PreviousName(t.name))
+	fmt.Fprintf(e.stdout, "This is safe only if the JWK set with both keys was uploaded at least 2 minutes ago (Maskinporten propagation).\n"+
+		"Now: if the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint);\n"+
+		"then restart the service (agent service restart) so it signs with the new key.\n"+
+		"After more than 2 more minutes (grant lifetime and propagation), upload only the new key:\n", nw.KID)
+	if err := printJSON(e.stdout, final); err != nil {
+		return err
+	}
+	if old != nil {
+		fmt.Fprintf(e.stdout, "and delete the old one: agent keys delete --name %s --yes\n", old.Name)
+	}
+	return nil
 }

@@ -1,0 +1,76 @@
+// Package keystore keeps the organisation's Maskinporten private key in a key store and hands it out as
+// a crypto.Signer: the OS key store (Windows Credential Manager, macOS Keychain, Linux Secret Service),
+// systemd encrypted credentials, a development-only file, or memory. It generates keys in place, imports
+// PEM/DER/JWK/PKCS#12 (ParsePrivateKey), renders public JWKs, and runs key rotation (Rotate, Activate).
+// Every backend passes one conformance suite (conformance_test.go).
+//
+// The agent and tokens packages must never import keystore: they get a crypto.Signer from cmd/agent.
+// go-keyring is imported here and nowhere else.
+//
+// # Backends
+//
+//   - keyring: one entry per key (service "systemuser-agent", account = key name) holding base64 of the
+//     PKCS#8 DER, plus an index entry "_index" listing the names, because go-keyring cannot enumerate.
+//     Windows Credential Manager stores at most 2560 bytes per entry (WindowsBlobLimit); measured
+//     encodings: RSA-2048 1624 B, RSA-3072 2392 B, RSA-4096 3168 B (PKCS#8 DER 1217/1792/2375 B; PEM
+//     1704/2484/3272 B). RSA-4096 is refused before writing with ErrTooBig naming the limit; keys are not
+//     chunked over several entries, since Maskinporten documents RSA-2048 and a split key could be left
+//     half-written. macOS (go-keyring's 4096-byte "security -i" command) refuses RSA-4096 too; Linux has
+//     no limit. Errors name the cause and the fix: no Secret Service ("org.freedesktop.secrets was not
+//     provided") → use backend systemd-creds on a headless server (ErrUnavailable); locked → unlock it
+//     (ErrLocked).
+//   - systemd-creds (Linux servers, the default there): each key is an encrypted credential
+//     /etc/credstore.encrypted/systemuser-agent-<name>.cred made by "systemd-creds encrypt
+//     --with-key=auto --name=systemuser-agent-<name>" (TPM2 where present, else the root-only host key
+//     /var/lib/systemd/credential.secret, AES-256-GCM). The key goes in on stdin and the ciphertext comes
+//     back on stdout, so plain key bytes never touch argv, the environment or a file; the file is written
+//     0600 by link (never replacing one), then decrypted again and compared (D18). The service unit loads
+//     it with LoadCredentialEncrypted=SystemdCredName(name):SystemdCredPath(dir, name) and the service
+//     reads the plain key from $CREDENTIALS_DIRECTORY (Options.CredentialsDir), a non-swappable directory
+//     only it can read. Verified here (Debian 12, systemd 252, as root, systemd not PID 1): --with-key=auto
+//     falls back to the host key without a TPM and works; decrypting under another name fails ("Embedded
+//     credential name ... does not match"), so a credential cannot be swapped for another key's.
+//   - file: development only (D17). Open refuses it unless Options.AllowFile; it refuses key files
+//     readable by group or others, symlinked key files, and directories writable by group or others; it
+//     writes PKCS#8 PEM 0600 atomically. Not available on Windows, where mode bits prove nothing.
+//   - memory: tests and the demo.
+//
+// # Windows: the key must reach the service account's vault
+//
+// Credential Manager vaults belong to an account and its logon session. A key the administrator stores
+// from an elevated prompt lands in the administrator's vault, invisible to the service running as
+// NT SERVICE\systemuser-agent; over SSH/WinRM (network logon) there is no vault at all (error 1312). So on
+// Windows the CLI never writes Credential Manager itself: keystore.Open with backend keyring and
+// InService false returns a Remote store that talks to the running service over a named pipe, and the
+// service performs every operation in its own vault:
+//
+//  1. The service (agent run, Options.InService true) calls ListenHandover and ServeHandover with its
+//     keyring store. The pipe HandoverPipeName has a protected DACL: SYSTEM, elevated Administrators and
+//     the service's own account (to create further instances), deny network logons; it is created with
+//     FILE_FLAG_FIRST_PIPE_INSTANCE and PIPE_REJECT_REMOTE_CLIENTS, so a second creator fails.
+//  2. The CLI (elevated) opens the pipe and, before sending anything, checks with
+//     GetNamedPipeServerProcessId and the process token that the server runs as NT SERVICE\systemuser-agent
+//     or LocalSystem: a process squatting the pipe name gets nothing.
+//  3. One request per connection, one frame each way (handover.go): "SUAK", version, a JSON header
+//     without secrets ({op, name, bits, to}), and a binary payload — the only place key material travels,
+//     wiped after use. Operations: generate (the service makes the key: nothing secret crosses), put
+//     (PKCS#8 DER, once), public, sign (a SHA-256 digest, RS256 only: lets the CLI's crypto.Signer work
+//     without the key leaving the service), copy (rotation), delete, list.
+//  4. After generate, put or copy the service reads the key back from its vault, signs a random digest and
+//     verifies it with the expected public key before answering ok (D18); on failure it deletes the entry.
+//     Errors keep their sentinel (not_found, exists, too_big, locked, unavailable, unsupported).
+//  5. If the service is not running the CLI says so: start it (agent service start) and retry.
+//
+// The pipe is not under \\.\pipe\ProtectedPrefix\Administrators\ as security.md D10 suggests: only
+// members of Administrators may create pipes there, and the virtual service account is not one. The
+// server-identity check in step 2 defeats squatting instead, as the prefix would. Everything except the
+// pipe itself (framing, server, client, verification) is tested on Linux over a Unix socket
+// (handover_test.go runs the conformance suite through it); the pipe code compiles for Windows and is
+// covered by the manual test plan (security.md §6).
+//
+// # Secrets in memory (D12)
+//
+// Buffers that held PEM, DER or passwords are wiped after use (Wipe), best effort: RSA big.Ints cannot be
+// wiped, go-keyring takes and returns Go strings, and go-pkcs12 takes the password as a string. Errors
+// never quote key bytes (JSON syntax errors are reduced to their offset).
+package keystore

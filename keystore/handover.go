@@ -1,0 +1,156 @@
+package keystore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// HandoverPipeName is the Windows named pipe the running service listens on for key hand-over. Only
+// administrators can create pipes under ProtectedPrefix\Administrators, so no other user can squat it;
+// its DACL admits only SYSTEM and elevated administrators, and no network logons (doc.go).
+const HandoverPipeName = `\\.\pipe\ProtectedPrefix\Administrators\systemuser-agent\keys`
+
+// Hand-over wire format (doc.go): every message is one frame,
+//
+//	"SUAK" | version (1 byte) | header length (uint32 BE) | JSON header | payload length (uint32 BE) | payload
+//
+// The header never holds key material; the payload is the only place a key (PKCS#8 DER) or a digest or
+// signature travels, so it can be wiped after use.
+const (
+	handoverMagic   = "SUAK"
+	handoverVersion = 1
+	maxHeader       = 4 << 10
+	maxPayload      = 16 << 10
+)
+
+// Hand-over operations.
+const (
+	opGenerate = "generate" // service generates the key itself: nothing secret crosses the pipe
+	opPut      = "put"      // payload: PKCS#8 DER of the key to store
+	opPublic   = "public"   // reply: the public key
+	opSign     = "sign"     // payload: a SHA-256 digest; reply payload: RS256 signature
+	opCopy     = "copy"     // Name → To, inside the service (rotation)
+	opDelete   = "delete"
+	opList     = "list"
+)
+
+// handoverRequest is a request header.
+type handoverRequest struct {
+	Op   string `json:"op"`
+	Name string `json:"name,omitempty"`
+	Bits int    `json:"bits,omitempty"`
+	To   string `json:"to,omitempty"`
+}
+
+// handoverResponse is a reply header.
+type handoverResponse struct {
+	OK bool `json:"ok"`
+	// Code classifies a failure so the client can rebuild the sentinel error (see errorCodes).
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Public is the PKIX DER of the key's public half.
+	Public []byte   `json:"public,omitempty"`
+	Names  []string `json:"names,omitempty"`
+}
+
+// errorCodes maps sentinel errors to wire codes and back.
+var errorCodes = []struct {
+	code string
+	err  error
+}{
+	{"not_found", ErrNotFound},
+	{"exists", ErrExists},
+	{"unavailable", ErrUnavailable},
+	{"locked", ErrLocked},
+	{"too_big", ErrTooBig},
+	{"unsupported", ErrUnsupportedKey},
+}
+
+func codeOf(err error) string {
+	for _, c := range errorCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "error"
+}
+
+func errOfCode(code string) error {
+	for _, c := range errorCodes {
+		if c.code == code {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// writeFrame writes one frame: header as JSON, then payload as is.
+func writeFrame(w io.Writer, header any, payload []byte) error {
+	h, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("encode hand-over header: %w", err)
+	}
+	if len(h) > maxHeader || len(payload) > maxPayload {
+		return fmt.Errorf("hand-over frame too large (header %d, payload %d bytes)", len(h), len(payload))
+	}
+	var pre bytes.Buffer
+	pre.WriteString(handoverMagic)
+	pre.WriteByte(handoverVersion)
+	_ = binary.Write(&pre, binary.BigEndian, uint32(len(h)))
+	pre.Write(h)
+	_ = binary.Write(&pre, binary.BigEndian, uint32(len(payload)))
+	if _, err := w.Write(pre.Bytes()); err != nil {
+		return fmt.Errorf("send hand-over frame: %w", err)
+	}
+	if len(payload) > 0 {
+		if _, err := w.Write(payload); err != nil {
+			return fmt.Errorf("send hand-over frame: %w", err)
+		}
+	}
+	return nil
+}
+
+// readFrame reads one frame, decoding its header into header; the caller wipes the returned payload.
+func readFrame(r io.Reader, header any) ([]byte, error) {
+	var pre [len(handoverMagic) + 1 + 4]byte
+	if _, err := io.ReadFull(r, pre[:]); err != nil {
+		return nil, fmt.Errorf("read hand-over frame: %w", err)
+	}
+	if string(pre[:4]) != handoverMagic {
+		return nil, errors.New("read hand-over frame: not a systemuser-agent key hand-over message")
+	}
+	if pre[4] != handoverVersion {
+		return nil, fmt.Errorf("read hand-over frame: protocol version %d, this agent speaks %d: run the same agent version for the CLI and the service", pre[4], handoverVersion)
+	}
+	hl := binary.BigEndian.Uint32(pre[5:])
+	if hl > maxHeader {
+		return nil, fmt.Errorf("read hand-over frame: header of %d bytes exceeds %d", hl, maxHeader)
+	}
+	h := make([]byte, hl)
+	if _, err := io.ReadFull(r, h); err != nil {
+		return nil, fmt.Errorf("read hand-over frame: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(h))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(header); err != nil {
+		return nil, fmt.Errorf("read hand-over frame: bad header: %w", err)
+	}
+	var pl [4]byte
+	if _, err := io.ReadFull(r, pl[:]); err != nil {
+		return nil, fmt.Errorf("read hand-over frame: %w", err)
+	}
+	n := binary.BigEndian.Uint32(pl[:])
+	if n > maxPayload {
+		return nil, fmt.Errorf("read hand-over frame: payload of %d bytes exceeds %d", n, maxPayload)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		Wipe(payload)
+		return nil, fmt.Errorf("read hand-over frame: %w", err)
+	}
+	return payload, nil
+}
