@@ -2,8 +2,285 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/agent"
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
-// cmdDemo is a STUB being written by the lead.
-func cmdDemo(ctx context.Context, e *env, args []string) error { return errors.New("not built yet") }
+// Demo identities: a valid test organisation number (mod-11) and the scopes the demo caller gets.
+const (
+	demoOrg      = "314250052"
+	demoScope    = "altinn:demo/read"
+	demoCallerID = "demo-app"
+)
+
+// demoFlags are the demo's flags.
+type demoFlags struct {
+	once    bool
+	json    bool
+	approve string
+	listen  string
+}
+
+func cmdDemo(ctx context.Context, e *env, args []string) error {
+	var f demoFlags
+	fs := newFlags(e, "demo", nil)
+	fs.BoolVar(&f.once, "once", false, "exit after the first token is served")
+	fs.BoolVar(&f.json, "json", false, "print one JSON object with the decoded claims on stdout")
+	fs.StringVar(&f.approve, "approve", "auto", "how the request is approved: auto, or browser (click Approve on the sandbox page)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "agent listen address (literal loopback)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if f.approve != "auto" && f.approve != "browser" {
+		return usageError{fmt.Sprintf("--approve must be auto or browser, not %q", f.approve)}
+	}
+	d := &demo{e: e, f: f, out: e.stdout}
+	if f.json {
+		d.out = e.stderr // steps go to stderr so stdout holds only the JSON object
+	}
+	return d.run(ctx)
+}
+
+// demo holds the demo's running parts.
+type demo struct {
+	e   *env
+	f   demoFlags
+	out io.Writer
+	n   int
+	// shown holds the request ids whose confirm URL was printed (and, with --approve=auto, approved).
+	shown map[string]bool
+}
+
+func (d *demo) step(format string, a ...any) {
+	d.n++
+	fmt.Fprintf(d.out, "%2d. %s\n", d.n, fmt.Sprintf(format, a...))
+}
+
+func (d *demo) info(format string, a ...any) { fmt.Fprintf(d.out, "    %s\n", fmt.Sprintf(format, a...)) }
+
+func (d *demo) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+
+	sb := sandbox.New(sandbox.Options{})
+	if err := sb.Start("127.0.0.1:0"); err != nil {
+		return err
+	}
+	defer sb.Close()
+	sb.AddOrganization(demoOrg, "DEMO ORGANISASJON AS")
+	d.step("Sandbox Maskinporten and Altinn running at %s (offline stand-ins, faithful to the contracts)", sb.URL())
+
+	ks := keystore.NewMemory()
+	signer, err := ks.Generate(ctx, "maskinporten", 2048)
+	if err != nil {
+		return err
+	}
+	kid, err := keystore.Thumbprint(signer.Public())
+	if err != nil {
+		return err
+	}
+	jwk, err := keystore.PublicJWK(signer.Public(), kid)
+	if err != nil {
+		return err
+	}
+	d.step("Generated an RSA-2048 key in the key store (memory backend for the demo); only its public JWK leaves it:")
+	d.info("%s", jwk)
+
+	clientID := newDemoID()
+	err = sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg,
+		Scopes: []string{demoScope, "altinn:authentication/systemregister.write",
+			"altinn:authentication/systemuser.request.write", "altinn:authentication/systemuser.request.read"},
+		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public()}}})
+	if err != nil {
+		return err
+	}
+	d.step("Registered the public JWK on Maskinporten client %s of organisation %s (in real life: Samarbeidsportalen)", clientID, demoOrg)
+
+	secret, digest := newCallerSecret()
+	cfg := demoConfig(sb, clientID, kid, digest, d.f.listen)
+	dir, err := os.MkdirTemp("", "systemuser-agent-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	hc := &http.Client{Timeout: 15 * time.Second}
+	client, err := newTokenClient(cfg, signer, kid, hc, quiet)
+	if err != nil {
+		return err
+	}
+	cache := newTokenCache(cfg, client, quiet)
+	st, err := newSetup(cfg, dir, ks, cache, hc, func(ev setup.Event) { d.onEvent(sb, ev) })
+	if err != nil {
+		return err
+	}
+	if _, err := st.Run(ctx, setup.Options{Wait: true}); err != nil {
+		return err
+	}
+
+	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	ln, err := agent.Listen(ctx, cfg.Listen)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(ctx, ln) }()
+	tokenURL := "http://" + ln.Addr().String() + "/oauth2/token"
+	d.step("Agent serving OAuth2 client_credentials at %s", tokenURL)
+
+	netrc := filepath.Join(dir, "netrc")
+	host := strings.Split(ln.Addr().String(), ":")[0]
+	if err := os.WriteFile(netrc, []byte(fmt.Sprintf("machine %s login %s password %s\n", host, demoCallerID, secret)), 0o600); err != nil {
+		return err
+	}
+	tok, err := fetchLocalToken(ctx, tokenURL, demoCallerID, secret)
+	if err != nil {
+		return fmt.Errorf("get a token from the local agent: %w", err)
+	}
+	claims, err := sb.VerifyAccessToken(tok)
+	if err != nil {
+		return fmt.Errorf("the served token does not verify against the sandbox's JWKS: %w", err)
+	}
+	d.step("Fetched a token from the agent as local software would (client_secret_basic); its claims:")
+	pretty, _ := json.MarshalIndent(claims, "    ", "  ")
+	d.info("%s", pretty)
+	d.step("Get one yourself (the demo caller's credentials are in a netrc file, not on the command line):")
+	d.info("curl --netrc-file %s -d grant_type=client_credentials %s", netrc, tokenURL)
+
+	if d.f.json {
+		if err := printJSON(d.e.stdout, map[string]any{"token_url": tokenURL, "claims": claims}); err != nil {
+			return err
+		}
+	}
+	if d.f.once {
+		cancel()
+		<-served
+		return nil
+	}
+	d.info("Serving until Ctrl-C.")
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return err
+	}
+	return <-served
+}
+
+// onEvent prints a setup event and, in the demo, acts as the admin who approves at the confirm URL.
+func (d *demo) onEvent(sb *sandbox.Sandbox, ev setup.Event) {
+	switch {
+	case ev.Status == setup.StatusFailed:
+		d.step("%s failed: %s", ev.Step, ev.Message)
+	case ev.Step == setup.StepApproval && ev.Status == setup.StatusWaiting && ev.ConfirmURL != "" && !d.shown[ev.RequestID]:
+		if d.shown == nil {
+			d.shown = map[string]bool{}
+		}
+		d.shown[ev.RequestID] = true
+		d.step("System user request %s sent to %s; an admin must approve it at:", ev.RequestID, demoOrg)
+		d.info("%s", ev.ConfirmURL)
+		if d.f.approve == "auto" {
+			if err := sb.Approve(ev.RequestID); err != nil {
+				d.info("automatic approval failed: %v", err)
+				return
+			}
+			d.info("Approved automatically, as the admin would by clicking Approve (use --approve=browser to click it yourself).")
+		} else {
+			d.info("Open it in a browser and click Approve; waiting.")
+		}
+	case ev.Status == setup.StatusDone || ev.Status == setup.StatusSkipped:
+		d.step("%s: %s", ev.Step, ev.Message)
+	}
+}
+
+// demoConfig is the configuration the demo runs with: sandbox endpoints, memory key, one system user, one caller.
+func demoConfig(sb *sandbox.Sandbox, clientID, kid, digest, listen string) *config.Config {
+	right := config.Right{Resource: "example-resource"}
+	return &config.Config{
+		Environment:  config.EnvSandbox,
+		Endpoints:    config.Endpoints{MaskinportenIssuer: sb.MaskinportenIssuer(), MaskinportenToken: sb.MaskinportenTokenURL(), Altinn: sb.AltinnURL()},
+		Organization: demoOrg,
+		Maskinporten: config.Maskinporten{ClientID: clientID, KID: kid, Key: config.KeyRef{Backend: "memory", Name: "maskinporten"}},
+		System: config.System{
+			ID:          demoOrg + "_demo",
+			Name:        config.Texts{NB: "Demo lokal", NN: "Demo lokal", EN: "Demo local"},
+			Description: config.Texts{NB: "Eget system, demo", NN: "Eige system, demo", EN: "In-house system, demo"},
+			Rights:      []config.Right{right},
+		},
+		SystemUsers: []config.SystemUser{{Name: "default", Scopes: []string{demoScope}}},
+		Listen:      listen,
+		Tokens:      config.TokenSettings{MinValidity: 10 * time.Second, RefreshAhead: 60 * time.Second},
+		Clients:     []config.Client{{ID: demoCallerID, SecretSHA256: digest, SystemUsers: []string{"default"}, Scopes: []string{demoScope}}},
+	}
+}
+
+// newCallerSecret makes a 256-bit caller secret and its SHA-256 hex digest.
+func newCallerSecret() (secret, digest string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	secret = base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(secret))
+	return secret, hex.EncodeToString(sum[:])
+}
+
+// newDemoID returns a random client id in UUID form.
+func newDemoID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// fetchLocalToken gets a token from the local agent as an OAuth2 client would.
+func fetchLocalToken(ctx context.Context, tokenURL, id, secret string) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return "", fmt.Errorf("HTTP %d with an unreadable body: %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, body.Error, body.Description)
+	}
+	if body.AccessToken == "" {
+		return "", errors.New("the reply has no access_token")
+	}
+	return body.AccessToken, nil
+}
