@@ -1,0 +1,174 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/tokens"
+)
+
+// clientSecret is a secret a caller presented. It holds a byte slice so that == does not compile
+// (compare digests with crypto/subtle), and every formatter prints [redacted] (D5, D11).
+type clientSecret struct{ b []byte }
+
+func newClientSecret(s string) clientSecret { return clientSecret{b: []byte(s)} }
+
+func (clientSecret) String() string               { return "[redacted]" }
+func (clientSecret) GoString() string             { return "[redacted]" }
+func (clientSecret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte("[redacted]")) }
+func (clientSecret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+func (clientSecret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+func (s clientSecret) digest() [sha256.Size]byte  { return sha256.Sum256(s.b) }
+
+// caller is one configured local caller and its allowlists (D6).
+type caller struct {
+	id          string
+	digest      [sha256.Size]byte
+	systemUsers []string // allowed, by name; the first is the default
+	scopes      []string // allowed, sorted
+	kind        tokens.Kind
+}
+
+// callerTable holds the callers in config order.
+type callerTable struct {
+	list []*caller
+	ids  map[string]bool
+}
+
+// authenticate returns the caller with this id and secret, or nil. It compares the digest of the
+// presented secret with every caller's digest in constant time, whether or not the id is known, so
+// timing tells neither which ids exist nor how much of a secret matched.
+func (t *callerTable) authenticate(id string, secret clientSecret) *caller {
+	d := secret.digest()
+	var found *caller
+	for _, c := range t.list {
+		idOK := subtle.ConstantTimeCompare([]byte(id), []byte(c.id))
+		secretOK := subtle.ConstantTimeCompare(d[:], c.digest[:])
+		if idOK&secretOK == 1 {
+			found = c
+		}
+	}
+	return found
+}
+
+func (t *callerTable) known(id string) bool { return t.ids[id] }
+
+func buildSystemUsers(list []config.SystemUser) (map[string]config.SystemUser, error) {
+	m := make(map[string]config.SystemUser, len(list))
+	for i, su := range list {
+		if su.Name == "" {
+			return nil, fmt.Errorf("agent: config field system_users[%d].name is empty; give every system "+
+				"user a name callers can refer to", i)
+		}
+		if _, dup := m[su.Name]; dup {
+			return nil, fmt.Errorf("agent: config field system_users[%d].name %q is used twice; names must be "+
+				"unique", i, su.Name)
+		}
+		m[su.Name] = su
+	}
+	return m, nil
+}
+
+func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*callerTable, error) {
+	t := &callerTable{ids: make(map[string]bool, len(list))}
+	for i, c := range list {
+		field := fmt.Sprintf("clients[%d]", i)
+		if c.ID == "" || strings.ContainsAny(c.ID, ": \t\r\n") || !printable(c.ID) {
+			return nil, fmt.Errorf("agent: config field %s.id %q must be non-empty printable text without "+
+				"spaces or colons (it is the OAuth2 client_id)", field, c.ID)
+		}
+		field = fmt.Sprintf("clients[%d] (%s)", i, c.ID)
+		if t.ids[c.ID] {
+			return nil, fmt.Errorf("agent: config field %s.id is used twice; client ids must be unique", field)
+		}
+		raw, err := hex.DecodeString(c.SecretSHA256)
+		if err != nil || len(raw) != sha256.Size {
+			return nil, fmt.Errorf("agent: config field %s.secret_sha256 must be 64 hex digits (the SHA-256 "+
+				"of the caller's secret); make a new secret with \"agent clients add\"", field)
+		}
+		if len(c.SystemUsers) == 0 {
+			return nil, fmt.Errorf("agent: config field %s.system_users is empty; name the system users this "+
+				"caller may use (callers get nothing by default)", field)
+		}
+		for _, name := range c.SystemUsers {
+			if _, ok := sus[name]; !ok {
+				return nil, fmt.Errorf("agent: config field %s.system_users names %q, which is not in "+
+					"system_users; add it there or remove it here", field, name)
+			}
+		}
+		if len(c.Scopes) == 0 {
+			return nil, fmt.Errorf("agent: config field %s.scopes is empty; list the scopes this caller may "+
+				"ask for (callers get nothing by default)", field)
+		}
+		kind := tokens.Kind(c.TokenKind)
+		if !kind.Valid() {
+			return nil, fmt.Errorf("agent: config field %s.token_kind %q is unknown; use maskinporten or altinn",
+				field, c.TokenKind)
+		}
+		if kind == "" {
+			kind = tokens.KindMaskinporten
+		}
+		scopes := slices.Clone(c.Scopes)
+		slices.Sort(scopes)
+		cl := &caller{id: c.ID, systemUsers: slices.Clone(c.SystemUsers), scopes: slices.Compact(scopes),
+			kind: kind}
+		copy(cl.digest[:], raw)
+		t.list = append(t.list, cl)
+		t.ids[c.ID] = true
+	}
+	return t, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x21 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// systemUser picks the system user named in the request, or the caller's default (D6).
+func (c *caller) systemUser(name string, sus map[string]config.SystemUser) (config.SystemUser, *oauthError) {
+	if name == "" {
+		return sus[c.systemUsers[0]], nil
+	}
+	if !slices.Contains(c.systemUsers, name) {
+		return config.SystemUser{}, badRequest("invalid_request",
+			"system_user "+fmt.Sprintf("%q", trimForLog(name))+" is not allowed for this client")
+	}
+	return sus[name], nil
+}
+
+// grantScopes checks the requested scopes (space-separated; empty means the default) against the
+// caller's allowlist and the system user's scopes (when it lists any). The default is every caller
+// scope the system user allows (D6).
+func (c *caller) grantScopes(requested string, su config.SystemUser) ([]string, *oauthError) {
+	allowedBySU := func(s string) bool { return len(su.Scopes) == 0 || slices.Contains(su.Scopes, s) }
+	asked := strings.Fields(requested)
+	if len(asked) == 0 {
+		for _, s := range c.scopes {
+			if allowedBySU(s) {
+				asked = append(asked, s)
+			}
+		}
+		if len(asked) == 0 {
+			return nil, badRequest("invalid_scope", "none of this client's scopes is allowed for system user "+
+				fmt.Sprintf("%q", su.Name))
+		}
+		return asked, nil
+	}
+	for _, s := range asked {
+		if _, ok := slices.BinarySearch(c.scopes, s); !ok || !allowedBySU(s) {
+			return nil, badRequest("invalid_scope", fmt.Sprintf("scope %q is not allowed for this client",
+				trimForLog(s)))
+		}
+	}
+	return asked, nil
+}

@@ -1,0 +1,187 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// route is one endpoint of the local API.
+type route struct {
+	name   string // the path, or "other"; a fixed set, safe as a metric label
+	method string // the only method allowed
+	serve  func(s *Server, w http.ResponseWriter, r *http.Request, rl *reqLog)
+}
+
+var routes = map[string]route{
+	"/oauth2/token":      {"/oauth2/token", http.MethodPost, (*Server).serveToken},
+	"/oauth2/introspect": {"/oauth2/introspect", http.MethodPost, (*Server).serveIntrospect},
+	"/healthz":           {"/healthz", http.MethodGet, (*Server).serveHealth},
+	"/readyz":            {"/readyz", http.MethodGet, (*Server).serveReady},
+	"/metrics":           {"/metrics", http.MethodGet, (*Server).serveMetrics},
+}
+
+// proxyHeaders mark a request relayed by a proxy (D4). Forwarded, Via and X-Forwarded-For/-Host are the
+// design's list; X-Forwarded-Proto and X-Real-Ip are refused too, as no direct caller sends them.
+var proxyHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Via",
+	"X-Real-Ip"}
+
+// reqLog collects what the request line in the log names.
+type reqLog struct {
+	clientID string // set once the caller is authenticated
+}
+
+// statusWriter remembers the status for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// hostAllowlist is the D2 set of Host values.
+type hostAllowlist struct {
+	exact map[string]bool // lower-case host:port
+	names map[string]bool // host names accepted with any port or none (Unix socket only)
+}
+
+// hostsFor is the allowlist for a listener address, refusing any address that is not loopback TCP or
+// a Unix socket (D1).
+func hostsFor(a net.Addr) (hostAllowlist, error) {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, ok := netip.AddrFromSlice(a.IP)
+		ip = ip.Unmap()
+		if !ok || !ip.IsLoopback() {
+			return hostAllowlist{}, fmt.Errorf("agent: refusing to serve on %s: not a loopback address; "+
+				"listen on 127.0.0.1:<port> or [::1]:<port> (use agent.Listen)", a)
+		}
+		p := ":" + strconv.Itoa(a.Port)
+		h := hostAllowlist{exact: map[string]bool{"127.0.0.1" + p: true, "[::1]" + p: true, "localhost" + p: true}}
+		h.exact[netip.AddrPortFrom(ip, uint16(a.Port)).String()] = true
+		return h, nil
+	case *net.UnixAddr:
+		return hostAllowlist{names: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}, nil
+	default:
+		return hostAllowlist{}, fmt.Errorf("agent: refusing to serve on %s (%T): only loopback TCP and Unix "+
+			"sockets are served", a, a)
+	}
+}
+
+func (h hostAllowlist) allows(host string) bool {
+	host = strings.ToLower(host)
+	if h.exact[host] {
+		return true
+	}
+	if len(h.names) == 0 {
+		return false
+	}
+	if name, _, err := net.SplitHostPort(host); err == nil {
+		return h.names[name]
+	}
+	return h.names[strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")]
+}
+
+// refusal says why a request is refused before routing (D2, D3, D4), or "" when it may proceed.
+func refusal(hosts hostAllowlist, r *http.Request) (defence, reason string) {
+	if !hosts.allows(r.Host) {
+		return "D2", "the Host header must name this agent's loopback address"
+	}
+	if _, ok := r.Header["Origin"]; ok {
+		return "D3", "requests from web pages (Origin) are refused"
+	}
+	if _, ok := r.Header["Referer"]; ok {
+		return "D3", "requests from web pages (Referer) are refused"
+	}
+	if v, ok := r.Header["Sec-Fetch-Site"]; ok && (len(v) != 1 || v[0] != "none") {
+		return "D3", "requests from web pages (Sec-Fetch-Site) are refused"
+	}
+	for _, k := range proxyHeaders {
+		if _, ok := r.Header[k]; ok {
+			return "D4", "requests relayed by a proxy are refused"
+		}
+	}
+	return "", ""
+}
+
+// setHygiene sets the D16 headers. Every response gets them, errors included; none is ever an
+// Access-Control-Allow-* header.
+func setHygiene(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Type", "application/json")
+}
+
+// handlerFor builds the API with its checks before routing, in the order of security.md: hygiene
+// headers first (D16), then Host (D2), browser markers (D3), proxy markers (D4), the body limit (D8),
+// the route and its method, and only then the endpoint.
+func (s *Server) handlerFor(hosts hostAllowlist) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		setHygiene(w.Header())
+		sw := &statusWriter{ResponseWriter: w}
+		rt, known := routes[r.URL.Path]
+		if !known {
+			rt.name = "other"
+		}
+		rl := &reqLog{}
+		defer s.finish(sw, r, rt.name, rl, start)
+		if defence, reason := refusal(hosts, r); defence != "" {
+			s.metrics.refused.WithLabelValues(defence).Inc()
+			s.log.Info("request refused", "defence", defence, "reason", reason, "method", r.Method,
+				"route", rt.name, "remote", r.RemoteAddr)
+			writeError(sw, http.StatusForbidden, "access_denied", reason)
+			return
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		switch {
+		case !known:
+			writeError(sw, http.StatusNotFound, "not_found", "no such endpoint")
+		case r.Method != rt.method:
+			sw.Header().Set("Allow", rt.method)
+			writeError(sw, http.StatusMethodNotAllowed, "invalid_request", rt.name+" accepts only "+rt.method)
+		default:
+			rt.serve(s, sw, r, rl)
+		}
+	})
+}
+
+// finish recovers a panic without logging its value, counts the request and logs one line at debug.
+// The line names method, route, status, client and duration; never headers, bodies or tokens.
+func (s *Server) finish(sw *statusWriter, r *http.Request, route string, rl *reqLog, start time.Time) {
+	if v := recover(); v != nil {
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		s.log.Error("request handler panicked; answered 500", "route", route, "panic_type", fmt.Sprintf("%T", v))
+		if sw.status == 0 {
+			writeError(sw, http.StatusInternalServerError, "server_error", "internal error")
+		}
+	}
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+	s.log.Debug("request", "method", r.Method, "route", route, "status", sw.status, "client_id", rl.clientID,
+		"duration", time.Since(start))
+}

@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the agent's Prometheus series. Labels come from fixed sets: never a client-chosen value.
+type metrics struct {
+	requests       *prometheus.CounterVec // by route and status code
+	tokenSeconds   prometheus.Histogram   // time the token source took per /oauth2/token request
+	authFailures   *prometheus.CounterVec // by reason
+	upstreamErrors *prometheus.CounterVec // by class: temporary, permanent, expired
+	refused        *prometheus.CounterVec // requests refused before routing, by defence (D2, D3, D4)
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "systemuser_agent_http_requests_total",
+			Help: "Requests to the local API by route and status code.",
+		}, []string{"route", "code"}),
+		tokenSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "systemuser_agent_token_source_seconds",
+			Help:    "Time the token source (cache or upstream) took per token request.",
+			Buckets: []float64{.0001, .001, .005, .025, .1, .25, 1, 2.5, 5, 10, 30},
+		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "systemuser_agent_auth_failures_total",
+			Help: "Failed or throttled client authentications by reason.",
+		}, []string{"reason"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "systemuser_agent_upstream_errors_total",
+			Help: "Token requests the token source could not serve, by class.",
+		}, []string{"class"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "systemuser_agent_refused_requests_total",
+			Help: "Requests refused before routing, by defence (D2 Host, D3 browser, D4 proxy).",
+		}, []string{"defence"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.tokenSeconds, m.authFailures, m.upstreamErrors,
+		m.refused} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+type status struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// serveHealth is GET /healthz: the process is up.
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request, _ *reqLog) {
+	writeJSON(w, http.StatusOK, status{Status: "ok"})
+}
+
+// serveReady is GET /readyz: Options.Ready passes (bounded to 5 s), else 503 with its reason.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, _ *reqLog) {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, status{Status: "not ready", Reason: err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, status{Status: "ready"})
+}
+
+// serveMetrics is GET /metrics in the Prometheus text format.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *reqLog) {
+	promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}

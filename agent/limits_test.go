@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestD8Slowloris: a client dripping header bytes is cut after ReadHeader, long before its drip ends.
+func TestD8Slowloris(t *testing.T) {
+	a := startAgent(t, func(o *Options) { o.Timeouts.ReadHeader = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", a.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	closed := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, c) // returns when the server closes the connection
+		close(closed)
+	}()
+	if _, err := fmt.Fprintf(c, "POST /oauth2/token HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", a.port); err != nil {
+		t.Fatal(err)
+	}
+	// The drip would last 100 × 50 ms = 5 s, 25 times the header timeout; every byte is a valid header
+	// byte, so only the header timeout can end it.
+	const drip = "X-Slow: " + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	for i := range 100 {
+		select {
+		case <-closed:
+			return
+		default:
+		}
+		_, _ = c.Write([]byte{drip[i]})
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case <-closed:
+	default:
+		t.Fatal("the server kept a dripping connection open for the whole drip")
+	}
+}
+
+// rawPost sends a POST with body written concurrently, and reads the response while still writing.
+func rawPost(t *testing.T, port int, headers string, body io.Reader) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = fmt.Fprintf(c, "POST /oauth2/token HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n", port, headers)
+		_, _ = io.Copy(c, body)
+	})
+	t.Cleanup(func() { _ = c.Close(); wg.Wait() })
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	return resp
+}
+
+func TestD8BodyLimit(t *testing.T) {
+	a := startAgent(t, nil)
+	const size = 2 << 20
+	auth := "Authorization: Basic " + basic(idA, secretA) + "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+	body := func() io.Reader {
+		return io.MultiReader(strings.NewReader("grant_type=client_credentials&pad="),
+			strings.NewReader(strings.Repeat("x", size)))
+	}
+	t.Run("content-length", func(t *testing.T) {
+		resp := rawPost(t, a.port, auth+fmt.Sprintf("Content-Length: %d\r\n", size+34), body())
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("got %d, want 413", resp.StatusCode)
+		}
+	})
+	t.Run("chunked", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		go func() {
+			cw := httpChunked(pw)
+			_, _ = io.Copy(cw, body())
+			_ = cw.Close()
+			_ = pw.Close()
+		}()
+		resp := rawPost(t, a.port, auth+"Transfer-Encoding: chunked\r\n", pr)
+		_ = pr.CloseWithError(io.ErrClosedPipe)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("got %d, want 413", resp.StatusCode)
+		}
+	})
+	if n := a.src.count(); n != 0 {
+		t.Fatalf("token source called %d times", n)
+	}
+}
+
+func TestD8HeaderLimit(t *testing.T) {
+	a := startAgent(t, nil)
+	r := a.do(t, req{method: "GET", path: "/healthz", header: map[string]string{"X-Big": strings.Repeat("a", 17<<10)}})
+	if r.status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("17 KiB header: got %d, want 431", r.status)
+	}
+	if r := a.do(t, req{method: "GET", path: "/healthz", header: map[string]string{"X-Big": strings.Repeat("a", 10<<10)}}); r.status != 200 {
+		t.Fatalf("10 KiB header: got %d, want 200", r.status)
+	}
+}
+
+func TestD8MethodsAndRoutes(t *testing.T) {
+	a := startAgent(t, nil)
+	cases := []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/oauth2/token", 405, "POST"},
+		{"PUT", "/oauth2/token", 405, "POST"},
+		{"OPTIONS", "/oauth2/token", 405, "POST"},
+		{"GET", "/oauth2/introspect", 405, "POST"},
+		{"POST", "/healthz", 405, "GET"},
+		{"HEAD", "/readyz", 405, "GET"},
+		{"GET", "/oauth2/token/", 404, ""},
+		{"GET", "//oauth2/token", 404, ""},
+	}
+	for _, tc := range cases {
+		r := a.do(t, req{method: tc.method, path: tc.path, user: idA, pass: secretA})
+		if r.status != tc.status || r.header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: got %d Allow=%q, want %d %q", tc.method, tc.path, r.status, r.header.Get("Allow"),
+				tc.status, tc.allow)
+		}
+	}
+	if n := a.src.count(); n != 0 {
+		t.Fatalf("token source called %d times", n)
+	}
+}
+
+// chanListener hands out the connections sent on c.
+type chanListener struct {
+	c    chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.c:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// TestD8ConnectionLimit: with max connections open, Accept waits until one closes.
+func TestD8ConnectionLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fl := &chanListener{c: make(chan net.Conn), done: make(chan struct{})}
+		ll := newLimitListener(fl, 2)
+		accepted := make(chan net.Conn, 3)
+		go func() {
+			for {
+				c, err := ll.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- c
+			}
+		}()
+		var peers []net.Conn
+		for range 3 {
+			server, client := net.Pipe()
+			peers = append(peers, client)
+			go func() {
+				select {
+				case fl.c <- server:
+				case <-fl.done:
+				}
+			}()
+		}
+		synctest.Wait()
+		if n := len(accepted); n != 2 {
+			t.Fatalf("accepted %d connections, want 2 (the limit)", n)
+		}
+		first := <-accepted
+		_ = first.Close()
+		synctest.Wait()
+		if n := len(accepted); n != 2 {
+			t.Fatalf("after one closed: %d waiting, want 2 (the third was accepted)", n)
+		}
+		_ = ll.Close()
+		for range 2 {
+			_ = (<-accepted).Close()
+		}
+		for _, p := range peers {
+			_ = p.Close()
+		}
+	})
+}
+
+// TestD8RunBoundsConnections: Run applies MaxConns; with one connection open a second is not served
+// until the first closes.
+func TestD8RunBoundsConnections(t *testing.T) {
+	a := startAgent(t, func(o *Options) { o.MaxConns = 1 })
+	get := fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", a.port)
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", a.port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, get); err != nil {
+			t.Fatal(err)
+		}
+		return c, bufio.NewReader(c)
+	}
+	c1, r1 := dial()
+	if resp, err := http.ReadResponse(r1, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first connection: %v", err)
+	}
+	c2, r2 := dial()
+	_ = c2.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := r2.Peek(1); err == nil {
+		t.Fatal("a second connection was served while the first was open (MaxConns 1)")
+	}
+	_ = c1.Close()
+	_ = c2.SetReadDeadline(time.Time{})
+	if resp, err := http.ReadResponse(r2, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second connection after the first closed: %v", err)
+	}
+}
+
+// TestD16OptionsStar: "OPTIONS *" reaches the guard (not net/http's built-in 200) and gets the headers.
+func TestD16OptionsStar(t *testing.T) {
+	a := startAgent(t, nil)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", a.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", a.port)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == 200 || resp.Header.Get("Cache-Control") != "no-store" ||
+		resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("OPTIONS *: %d %v", resp.StatusCode, resp.Header)
+	}
+}

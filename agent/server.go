@@ -1,0 +1,253 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/tokens"
+)
+
+// Limits of the local API (D8). Headers are bounded by MaxHeaderBytes, which net/http extends by 4 KiB of
+// read slack, so the value set is maxHeaderBytes-4096 and the effective bound is 16 KiB.
+const (
+	maxHeaderBytes = 16 << 10
+	maxBodyBytes   = 16 << 10
+	// DefaultMaxConns bounds concurrent connections per listener.
+	DefaultMaxConns = 256
+	// DefaultFailureLimit and DefaultFailureWindow are the D7 throttle: this many failed client
+	// authentications per client id in the window answer 429 until the window has passed.
+	DefaultFailureLimit  = 10
+	DefaultFailureWindow = time.Minute
+	// DefaultMaxIntrospect is how many served tokens the introspection endpoint remembers.
+	DefaultMaxIntrospect = 4096
+)
+
+// Timeouts of the HTTP server (D8). A zero field takes its default.
+type Timeouts struct {
+	// ReadHeader bounds reading the request line and headers (default 5s; the slowloris defence).
+	ReadHeader time.Duration
+	// Read bounds reading the whole request (default 10s).
+	Read time.Duration
+	// Write bounds writing the response (default 10s).
+	Write time.Duration
+	// Idle bounds a keep-alive connection waiting for its next request (default 60s).
+	Idle time.Duration
+	// Shutdown bounds how long Run waits for in-flight requests after its context ends (default 10s).
+	Shutdown time.Duration
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.ReadHeader, 5*time.Second)
+	def(&t.Read, 10*time.Second)
+	def(&t.Write, 10*time.Second)
+	def(&t.Idle, 60*time.Second)
+	def(&t.Shutdown, 10*time.Second)
+	return t
+}
+
+// Options configure a Server. Config and Tokens are required.
+type Options struct {
+	// Config gives the listen address, organisation, system users and callers.
+	Config *config.Config
+	// Tokens hands out tokens, usually a *tokens.Cache.
+	Tokens tokens.Source
+	// Logger receives operational logs; nil discards them. Request lines are logged at debug.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Ready reports readiness (key readable, system user accepted); nil means always ready. Its error
+	// text is shown to local callers of /readyz, so it must hold nothing secret.
+	Ready func(ctx context.Context) error
+	// Registry receives the metrics and, as a prometheus.Gatherer, is served on /metrics; nil means a
+	// private registry.
+	Registry prometheus.Registerer
+	// FailureLimit failed authentications per client id within FailureWindow answer 429 (D7);
+	// zero means DefaultFailureLimit and DefaultFailureWindow.
+	FailureLimit  int
+	FailureWindow time.Duration
+	// Timeouts of the HTTP server; zero fields take the D8 defaults.
+	Timeouts Timeouts
+	// MaxConns bounds concurrent connections per listener; zero means DefaultMaxConns.
+	MaxConns int
+	// MaxIntrospect bounds the served tokens remembered for introspection; zero means
+	// DefaultMaxIntrospect.
+	MaxIntrospect int
+}
+
+// Server is the local API. Make one with New, then serve it with Run (one or more listeners).
+type Server struct {
+	org         string
+	callers     *callerTable
+	systemUsers map[string]config.SystemUser
+	src         tokens.Source
+	log         *slog.Logger
+	now         func() time.Time
+	ready       func(ctx context.Context) error
+	throttle    *throttle
+	issued      *issuedStore
+	metrics     *metrics
+	gatherer    prometheus.Gatherer
+	timeouts    Timeouts
+	maxConns    int
+	cfgAddr     net.Addr
+}
+
+// New validates o and builds a Server. Errors name the config field and say how to fix it.
+func New(o Options) (*Server, error) {
+	if o.Config == nil {
+		return nil, errors.New("agent: no configuration given; load it with config.Load first")
+	}
+	if o.Tokens == nil {
+		return nil, errors.New("agent: no token source given; build a tokens.Cache first")
+	}
+	cfg := o.Config
+	ap, err := parseLoopback(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("agent: config field listen: %w", err)
+	}
+	if !isOrgNumber(cfg.Organization) {
+		return nil, fmt.Errorf("agent: config field organization %q is not a 9-digit organisation number; "+
+			"set it to the organisation's own number", cfg.Organization)
+	}
+	sus, err := buildSystemUsers(cfg.SystemUsers)
+	if err != nil {
+		return nil, err
+	}
+	callers, err := buildCallers(cfg.Clients, sus)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		org:         cfg.Organization,
+		callers:     callers,
+		systemUsers: sus,
+		src:         o.Tokens,
+		log:         o.Logger,
+		now:         o.Now,
+		ready:       o.Ready,
+		timeouts:    o.Timeouts.withDefaults(),
+		maxConns:    o.MaxConns,
+		cfgAddr:     net.TCPAddrFromAddrPort(ap),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxConns <= 0 {
+		s.maxConns = DefaultMaxConns
+	}
+	limit, window := o.FailureLimit, o.FailureWindow
+	if limit <= 0 {
+		limit = DefaultFailureLimit
+	}
+	if window <= 0 {
+		window = DefaultFailureWindow
+	}
+	s.throttle = newThrottle(limit, window)
+	maxIntro := o.MaxIntrospect
+	if maxIntro <= 0 {
+		maxIntro = DefaultMaxIntrospect
+	}
+	s.issued = newIssuedStore(maxIntro)
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	g, ok := reg.(prometheus.Gatherer)
+	if !ok {
+		return nil, errors.New("agent: Options.Registry must also be a prometheus.Gatherer " +
+			"(pass a *prometheus.Registry) so /metrics can serve it")
+	}
+	s.gatherer = g
+	if s.metrics, err = newMetrics(reg); err != nil {
+		return nil, fmt.Errorf("agent: registering metrics: %w; pass a fresh registry", err)
+	}
+	return s, nil
+}
+
+// Handler is the API as an http.Handler with every defence, accepting the Host names of the configured
+// listen address. Run builds its own for the port it actually listens on.
+func (s *Server) Handler() http.Handler {
+	hosts, _ := hostsFor(s.cfgAddr)
+	return s.handlerFor(hosts)
+}
+
+// Run serves the API on ln until ctx ends, then shuts down gracefully: in-flight requests finish,
+// bounded by Timeouts.Shutdown, after which the rest are cut. It refuses a listener whose address is
+// not loopback TCP or a Unix socket (D1). Run closes ln. It returns nil after a shutdown asked for by
+// ctx, else the error that stopped serving.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	hosts, err := hostsFor(ln.Addr())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	srv := s.httpServer(s.handlerFor(hosts))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(newLimitListener(ln, s.maxConns)) }()
+	s.log.Info("serving the local token endpoint", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("agent: serving on %s stopped: %w; restart the service", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeouts.Shutdown)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	<-errc
+	if err != nil {
+		return fmt.Errorf("agent: requests still running %s after shutdown began were cut: %w",
+			s.timeouts.Shutdown, err)
+	}
+	s.log.Info("stopped serving the local token endpoint", "addr", ln.Addr().String())
+	return nil
+}
+
+// httpServer applies the D8 limits.
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.timeouts.ReadHeader,
+		ReadTimeout:       s.timeouts.Read,
+		WriteTimeout:      s.timeouts.Write,
+		IdleTimeout:       s.timeouts.Idle,
+		MaxHeaderBytes:    maxHeaderBytes - 4096,
+		Protocols:         p,
+		// "OPTIONS *" must reach the guard (and get 405), not net/http's built-in 200.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+func isOrgNumber(s string) bool {
+	if len(s) != 9 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
