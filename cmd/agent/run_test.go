@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/realdeps"
+	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
+)
+
+// TestRunOnSandboxConfig is the foundation's must-show: "agent run" on a sandbox config answers curl with a
+// token; a wrong secret gets 401 invalid_client; an unlisted scope gets 400 invalid_scope.
+func TestRunOnSandboxConfig(t *testing.T) {
+	curl := realdeps.Tool(t, "curl", "apt-get install curl")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	sb := sandbox.New(sandbox.Options{})
+	if err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	keyDir := filepath.Join(dir, "keys")
+	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: keyDir, AllowFile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ks.Generate(ctx, "maskinporten", 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := keystore.Thumbprint(signer.Public())
+	clientID := newDemoID()
+	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg, Scopes: []string{demoScope, "altinn:other"},
+		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
+		t.Fatal(err)
+	}
+	sysID := demoOrg + "_run"
+	if err := sb.SeedSystem(sandbox.SystemSeed{ID: sysID, ClientIDs: []string{clientID}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.SeedSystemUser(sysID, demoOrg, ""); err != nil {
+		t.Fatal(err)
+	}
+	secret, digest := newCallerSecret()
+	listen := freeLoopbackAddr(t)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`environment: sandbox
+endpoints:
+  maskinporten_issuer: %s
+  maskinporten_token: %s
+  altinn: %s
+organization: "%s"
+maskinporten:
+  client_id: %s
+  key: {backend: file, name: maskinporten, path: %s}
+system:
+  id: %s
+  name: {nb: Kjøring, nn: Køyring, en: Run}
+  description: {nb: Test, nn: Test, en: Test}
+  rights: [{resource: example-resource}]
+system_users:
+  - name: default
+    scopes: [%s]
+listen: %s
+clients:
+  - id: sap
+    secret_sha256: %s
+    system_users: [default]
+    scopes: [%s]
+`, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), demoOrg, clientID, keyDir, sysID, demoScope, listen, digest, demoScope))
+
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--config", cfgPath, "--state-dir", filepath.Join(dir, "state")},
+			&env{stdin: new(bytes.Buffer), stdout: new(bytes.Buffer), stderr: &stderr})
+	}()
+	waitHealthy(t, "http://"+listen+"/healthz", done, &stderr)
+
+	tokenURL := "http://" + listen + "/oauth2/token"
+	for _, tc := range []struct {
+		name, user, scope string
+		wantCode          string
+		wantBody          string
+	}{
+		{"token", "sap:" + secret, "", "200", `"access_token"`},
+		{"wrong secret", "sap:wrong-" + secret[:8], "", "401", `"invalid_client"`},
+		{"unlisted scope", "sap:" + secret, "altinn:other", "400", `"invalid_scope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"-sS", "-w", "\n%{http_code}", "-u", tc.user, "-d", "grant_type=client_credentials"}
+			if tc.scope != "" {
+				args = append(args, "-d", "scope="+tc.scope)
+			}
+			out, err := exec.CommandContext(ctx, curl, append(args, tokenURL)...).Output()
+			if err != nil {
+				t.Fatalf("curl: %v", err)
+			}
+			s := strings.TrimSpace(string(out))
+			i := strings.LastIndex(s, "\n")
+			body, code := s[:max(i, 0)], s[i+1:]
+			if code != tc.wantCode || !strings.Contains(body, tc.wantBody) {
+				t.Fatalf("HTTP %s (body of %d bytes), want %s with %s", code, len(body), tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("run exited %d after cancel; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop within 15 s of cancel")
+	}
+	if strings.Contains(stderr.String(), secret) {
+		t.Error("the caller secret appeared in the agent's log")
+	}
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitHealthy polls url until it answers 200, failing if run exits first or 20 s pass.
+func waitHealthy(t *testing.T, url string, done <-chan int, stderr *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case code := <-done:
+			t.Fatalf("run exited %d before serving; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer 200 within 20 s; stderr:\n%s", url, stderr.String())
+}
