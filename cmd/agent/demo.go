@@ -75,7 +75,9 @@ func (d *demo) step(format string, a ...any) {
 	fmt.Fprintf(d.out, "%2d. %s\n", d.n, fmt.Sprintf(format, a...))
 }
 
-func (d *demo) info(format string, a ...any) { fmt.Fprintf(d.out, "    %s\n", fmt.Sprintf(format, a...)) }
+func (d *demo) info(format string, a ...any) {
+	fmt.Fprintf(d.out, "    %s\n", fmt.Sprintf(format, a...))
+}
 
 func (d *demo) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
