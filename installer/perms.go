@@ -20,6 +20,7 @@ const (
 	RoleState
 )
 
+// String names the role as messages do: "config" or "state".
 func (r Role) String() string {
 	if r == RoleState {
 		return "state"
