@@ -56,6 +56,7 @@ var allowedOwn = map[string][]string{
 	"registry":  {"tokens"},
 	"installer": {"config"},
 	"setup":     {"keystore", "registry", "tokens", "config", "installer"},
+	"doctor":    {"config", "keystore", "tokens", "registry", "installer"},
 }
 
 // thirdPartyHome says which of our packages alone may import a third-party module (STYLE.md §2.2).

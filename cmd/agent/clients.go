@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+)
+
+// clientsFlags are the flags of `agent clients`.
+type clientsFlags struct {
+	osUser, systemUsers, scopes, kind, secretFile string
+	printSecret                                   bool
+}
+
+// cmdClients is `agent clients add|list|remove|rotate`: the local callers of the token endpoint. A
+// caller's secret is 256 random bits written once to a file only its OS account can read (or printed
+// once with --print-secret); the config keeps only its SHA-256.
+func cmdClients(ctx context.Context, e *env, args []string) error {
+	verb, rest, err := subcommand(args, "add", "list", "remove", "rotate")
+	if err != nil {
+		return err
+	}
+	var c common
+	var f clientsFlags
+	fs := newFlags(e, "clients "+verb, &c)
+	switch verb {
+	case "add":
+		fs.StringVar(&f.osUser, "os-user", "", "the OS account the caller runs as: the only one that can read its secret file (required)")
+		fs.StringVar(&f.systemUsers, "system-users", "", "system users it may use, comma-separated; the first is its default (default: the first configured)")
+		fs.StringVar(&f.scopes, "scopes", "", "scopes it may ask for, comma-separated (default: all of its system users' scopes)")
+		fs.StringVar(&f.kind, "kind", config.TokenKindMaskinporten, "token kind: maskinporten or altinn")
+		fs.StringVar(&f.secretFile, "secret-file", "", "where the secret is written (default: beside the config directory, <dir>-clients/ID.secret); - for no file (with --print-secret)")
+		fs.BoolVar(&f.printSecret, "print-secret", false, "also print the secret, once (it is never shown again)")
+		fs.Usage = usageLine(fs, "agent clients add ID --os-user USER [--system-users A,B] [--scopes S1,S2] [--kind maskinporten|altinn] [--secret-file PATH] [--print-secret]",
+			"Adds a local caller with a new secret, written once to a file only USER can read; the config keeps its SHA-256.")
+	case "rotate":
+		fs.BoolVar(&f.printSecret, "print-secret", false, "also print the new secret, once")
+		fs.Usage = usageLine(fs, "agent clients rotate ID [--print-secret]", "Gives a caller a new secret (its file is replaced atomically); the old one stops working when the service restarts.")
+	case "remove":
+		fs.Usage = usageLine(fs, "agent clients remove ID", "Removes a caller from the config and deletes its secret file.")
+	case "list":
+		fs.Usage = usageLine(fs, "agent clients list [--json]", "Lists the callers and whether each secret file matches (never a secret).")
+	}
+	id, err := parseWithID(fs, rest, verb != "list")
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(&c)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "add":
+		return clientsAdd(e, &c, cfg, id, &f)
+	case "rotate":
+		return clientsRotate(e, &c, cfg, id, f.printSecret)
+	case "remove":
+		return clientsRemove(e, &c, cfg, id)
+	}
+	return clientsList(e, &c, cfg)
+}
+
+// parseWithID parses flags on either side of one positional ID (agent clients add ID --os-user U).
+func parseWithID(fs *flag.FlagSet, args []string, wantID bool) (string, error) {
+	if !wantID {
+		return "", parse(fs, args, false)
+	}
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parse(fs, args, true); err != nil {
+		return "", err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+		if err := parse(fs, fs.Args()[1:], false); err != nil {
+			return "", err
+		}
+	} else if fs.NArg() > 0 {
+		return "", usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if id == "" {
+		return "", usageError{"missing the caller ID"}
+	}
+	return id, nil
+}
+
+func clientsAdd(e *env, c *common, cfg *config.Config, id string, f *clientsFlags) error {
+	if _, err := checkCallerID(cfg.Clients)(id); err != nil {
+		return usageError{err.Error()}
+	}
+	noFile := f.secretFile == "-"
+	if noFile && !f.printSecret {
+		return usageError{"--secret-file - writes no file, so it needs --print-secret (otherwise nobody would ever know the secret)"}
+	}
+	if f.osUser == "" && !noFile {
+		return usageError{"--os-user is required: the OS account that may read the caller's secret file"}
+	}
+	cl := config.Client{ID: id, OSUser: f.osUser}
+	var err error
+	check := func(flagName, v, def string, fn func(string) (string, error)) string {
+		if err != nil {
+			return ""
+		}
+		out, cerr := runCheck(question{check: fn}, orDefault(v, def))
+		if cerr != nil {
+			err = usageError{fmt.Sprintf("--%s %q: %v", flagName, v, cerr)}
+		}
+		return out
+	}
+	if f.osUser != "" {
+		check("os-user", f.osUser, "", checkOSUser)
+	}
+	def := ""
+	if len(cfg.SystemUsers) > 0 {
+		def = cfg.SystemUsers[0].Name
+	}
+	cl.SystemUsers = splitList(check("system-users", f.systemUsers, def, checkCallerSystemUsers(cfg.SystemUsers)))
+	allowed := scopesOf(cfg.SystemUsers, cl.SystemUsers)
+	cl.Scopes = splitList(check("scopes", f.scopes, strings.Join(allowed, ","), checkCallerScopes(allowed)))
+	cl.TokenKind = check("kind", f.kind, config.TokenKindMaskinporten, checkTokenKind)
+	if !noFile {
+		cl.SecretFile = check("secret-file", f.secretFile, defaultSecretFile(c.config, id), checkAbsPath)
+	}
+	if err != nil {
+		return err
+	}
+	s, err := makeCallerSecret()
+	if err != nil {
+		return err
+	}
+	cl.SecretSHA256 = s.digest()
+	if !noFile {
+		if err := writeSecretFile(cl.SecretFile, cl.OSUser, s, false); err != nil {
+			return err
+		}
+	}
+	cfg.Clients = append(cfg.Clients, cl)
+	if err := config.Save(c.config, cfg); err != nil {
+		if !noFile {
+			_ = os.Remove(cl.SecretFile)
+		}
+		return fmt.Errorf("caller %s not added (its secret file was removed again): %w", id, err)
+	}
+	return reportSecret(e, c, "added", cl, s, f.printSecret)
+}
+
+func clientsRotate(e *env, c *common, cfg *config.Config, id string, printSecret bool) error {
+	i := slices.IndexFunc(cfg.Clients, func(cl config.Client) bool { return cl.ID == id })
+	if i < 0 {
+		return fmt.Errorf("no caller %q in %s; `agent clients list` shows them", id, c.config)
+	}
+	cl := &cfg.Clients[i]
+	if cl.SecretFile == "" && !printSecret {
+		return usageError{fmt.Sprintf("caller %s has no secret file (its secret was printed once), so the new one must be printed too: add --print-secret", id)}
+	}
+	s, err := makeCallerSecret()
+	if err != nil {
+		return err
+	}
+	cl.SecretSHA256 = s.digest()
+	var staged string
+	if cl.SecretFile != "" {
+		// The new file is staged beside the old one and renamed over it only once the config is saved.
+		suffix := make([]byte, 6)
+		_, _ = rand.Read(suffix)
+		staged = filepath.Join(filepath.Dir(cl.SecretFile), "."+filepath.Base(cl.SecretFile)+".new-"+hex.EncodeToString(suffix))
+		if err := writeSecretFile(staged, cl.OSUser, s, false); err != nil {
+			return err
+		}
+	}
+	if err := config.Save(c.config, cfg); err != nil {
+		if staged != "" {
+			_ = os.Remove(staged)
+		}
+		return fmt.Errorf("caller %s keeps its old secret: %w", id, err)
+	}
+	if staged != "" {
+		if err := os.Rename(staged, cl.SecretFile); err != nil {
+			return fmt.Errorf("the config has caller %s's new secret, but its file could not be replaced (the new secret is in %s; move it to %s): %w", id, staged, cl.SecretFile, err)
+		}
+	}
+	return reportSecret(e, c, "rotated", *cl, s, printSecret)
+}
+
+func clientsRemove(e *env, c *common, cfg *config.Config, id string) error {
+	i := slices.IndexFunc(cfg.Clients, func(cl config.Client) bool { return cl.ID == id })
+	if i < 0 {
+		return fmt.Errorf("no caller %q in %s; `agent clients list` shows them", id, c.config)
+	}
+	cl := cfg.Clients[i]
+	cfg.Clients = slices.Delete(cfg.Clients, i, i+1)
+	if err := config.Save(c.config, cfg); err != nil {
+		return err
+	}
+	removed := ""
+	if cl.SecretFile != "" {
+		if err := os.Remove(cl.SecretFile); err == nil {
+			removed = cl.SecretFile
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("caller %s removed from the config, but its secret file %s was not deleted: %w; delete it yourself", id, cl.SecretFile, err)
+		}
+	}
+	if c.json {
+		return printJSON(e.stdout, map[string]any{"action": "removed", "id": id, "secret_file_deleted": removed})
+	}
+	fmt.Fprintf(e.stdout, "Removed caller %s.", id)
+	if removed != "" {
+		fmt.Fprintf(e.stdout, " Deleted its secret file %s.", removed)
+	}
+	fmt.Fprintln(e.stdout, " Restart the service so it stops accepting the caller: agent service restart")
+	return nil
+}
+
+// callerView is a caller as `agent clients list` shows it: never its secret or digest.
+type callerView struct {
+	ID          string   `json:"id"`
+	OSUser      string   `json:"os_user,omitempty"`
+	SystemUsers []string `json:"system_users"`
+	Scopes      []string `json:"scopes"`
+	TokenKind   string   `json:"token_kind"`
+	SecretFile  string   `json:"secret_file,omitempty"`
+	FileStatus  string   `json:"secret_file_status"`
+}
+
+func clientsList(e *env, c *common, cfg *config.Config) error {
+	views := []callerView{}
+	for _, cl := range cfg.Clients {
+		v := callerView{ID: cl.ID, OSUser: cl.OSUser, SystemUsers: cl.SystemUsers, Scopes: cl.Scopes, TokenKind: cl.TokenKind, SecretFile: cl.SecretFile}
+		switch ok, err := secretFileMatches(cl.SecretFile, cl.SecretSHA256); {
+		case cl.SecretFile == "":
+			v.FileStatus = "none (printed once)"
+		case err != nil:
+			v.FileStatus = "unreadable here"
+		case ok:
+			v.FileStatus = "ok"
+		case fileExists(cl.SecretFile):
+			v.FileStatus = "does not match (run agent clients rotate " + cl.ID + ")"
+		default:
+			v.FileStatus = "missing (run agent clients rotate " + cl.ID + ")"
+		}
+		views = append(views, v)
+	}
+	if c.json {
+		return printJSON(e.stdout, views)
+	}
+	if len(views) == 0 {
+		fmt.Fprintln(e.stdout, "No local callers. Add one with: agent clients add ID --os-user USER")
+		return nil
+	}
+	for _, v := range views {
+		fmt.Fprintf(e.stdout, "%s  (os user %s, %s tokens)\n  system users: %s\n  scopes:       %s\n  secret file:  %s: %s\n",
+			v.ID, orDefault(v.OSUser, "-"), v.TokenKind, strings.Join(v.SystemUsers, ", "), strings.Join(v.Scopes, ", "), orDefault(v.SecretFile, "-"), v.FileStatus)
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// reportSecret says what was done; the secret itself appears only with --print-secret.
+func reportSecret(e *env, c *common, action string, cl config.Client, s *callerSecret, printSecret bool) error {
+	if c.json {
+		out := map[string]any{"action": action, "id": cl.ID, "os_user": cl.OSUser, "secret_file": cl.SecretFile, "secret_sha256": cl.SecretSHA256}
+		if printSecret {
+			out["secret"] = string(s.reveal())
+		}
+		return printJSON(e.stdout, out)
+	}
+	if cl.SecretFile != "" {
+		fmt.Fprintf(e.stdout, "Caller %s %s: its secret is in %s, readable only by %s.\n", cl.ID, action, cl.SecretFile, cl.OSUser)
+	} else {
+		fmt.Fprintf(e.stdout, "Caller %s %s.\n", cl.ID, action)
+	}
+	if printSecret {
+		fmt.Fprintf(e.stdout, "Secret (shown this once; store it where only the caller can read it):\n%s\n", s.reveal())
+	}
+	fmt.Fprintln(e.stdout, "Restart the service so it loads the change: agent service restart")
+	return nil
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+)
+
+func checkCallerID(prev []config.Client) func(string) (string, error) {
+	return func(s string) (string, error) {
+		if !plainNameRE.MatchString(s) {
+			return "", errors.New("use letters, digits, '.', '_' and '-', e.g. sap")
+		}
+		if slices.ContainsFunc(prev, func(c config.Client) bool { return c.ID == s }) {
+			return "", fmt.Errorf("a caller %q is already set up; pick another id", s)
+		}
+		return s, nil
+	}
+}
+
+func checkOSUser(s string) (string, error) {
+	if _, err := lookupSecretOwner(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// checkCallerSystemUsers accepts names of configured system users.
+func checkCallerSystemUsers(sus []config.SystemUser) func(string) (string, error) {
+	return func(s string) (string, error) {
+		var names []string
+		for _, su := range sus {
+			names = append(names, su.Name)
+		}
+		for _, n := range splitList(s) {
+			if !slices.Contains(names, n) {
+				return "", fmt.Errorf("%q is not a configured system user; use some of: %s", n, strings.Join(names, ", "))
+			}
+		}
+		return strings.Join(splitList(s), ","), nil
+	}
+}
+
+// scopesOf is every scope of the named system users, in order.
+func scopesOf(sus []config.SystemUser, names []string) []string {
+	var out []string
+	for _, su := range sus {
+		if slices.Contains(names, su.Name) {
+			for _, s := range su.Scopes {
+				if !slices.Contains(out, s) {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func checkCallerScopes(allowed []string) func(string) (string, error) {
+	return func(s string) (string, error) {
+		for _, sc := range splitList(s) {
+			if !slices.Contains(allowed, sc) {
+				return "", fmt.Errorf("%q is not a scope of the caller's system users (%s)", sc, strings.Join(allowed, ", "))
+			}
+		}
+		return strings.Join(splitList(s), ","), nil
+	}
+}
+
+func checkTokenKind(s string) (string, error) {
+	s = strings.ToLower(s)
+	if s != config.TokenKindMaskinporten && s != config.TokenKindAltinn {
+		return "", errors.New("use maskinporten (the Maskinporten token) or altinn (exchanged for an Altinn token)")
+	}
+	return s, nil
+}
+
+// callerQuestions are a caller's questions after its id, in order, with their spec keys.
+func (w *wizard) callerQuestions(sus []config.SystemUser, id string) []struct {
+	key string
+	q   question
+} {
+	all := make([]string, 0, len(sus))
+	for _, su := range sus {
+		all = append(all, su.Name)
+	}
+	return []struct {
+		key string
+		q   question
+	}{
+		{"os-user", question{flag: "caller", title: fmt.Sprintf("Caller %q: OS account", id),
+			help: "The account the caller's software runs as: only it can read the caller's secret file.", def: currentUser(), check: checkOSUser}},
+		{"system-users", question{flag: "caller", title: fmt.Sprintf("Caller %q: system users", id),
+			help: "The system users it may get tokens for, comma-separated; the first is its default.", def: strings.Join(all, ","), check: checkCallerSystemUsers(sus)}},
+		{"scopes", question{flag: "caller", title: fmt.Sprintf("Caller %q: scopes", id),
+			help: "The scopes it may ask for, comma-separated (nothing else is allowed)."}},
+		{"kind", question{flag: "caller", title: fmt.Sprintf("Caller %q: token kind", id),
+			help: "maskinporten: the Maskinporten token; altinn: exchanged for an Altinn token.", def: config.TokenKindMaskinporten, check: checkTokenKind}},
+		{"secret-file", question{flag: "caller", title: fmt.Sprintf("Caller %q: secret file", id),
+			help: "Where its secret is written, readable only by its OS account.", def: defaultSecretFile(w.c.config, id), check: checkAbsPath}},
+	}
+}
+
+// oneCaller fills a caller from answers: get(key, question) answers each question in turn.
+func (w *wizard) oneCaller(sus []config.SystemUser, id string, get func(string, question) (string, error)) (config.Client, error) {
+	cl := config.Client{ID: id}
+	for _, item := range w.callerQuestions(sus, id) {
+		q := item.q
+		if item.key == "scopes" {
+			allowed := scopesOf(sus, cl.SystemUsers)
+			q.def, q.check = strings.Join(allowed, ","), checkCallerScopes(allowed)
+		}
+		v, err := get(item.key, q)
+		if err != nil {
+			return cl, err
+		}
+		switch item.key {
+		case "os-user":
+			cl.OSUser = v
+		case "system-users":
+			cl.SystemUsers = splitList(v)
+		case "scopes":
+			cl.Scopes = splitList(v)
+		case "kind":
+			cl.TokenKind = v
+		case "secret-file":
+			cl.SecretFile = v
+		}
+	}
+	return cl, nil
+}
+
+func (w *wizard) askCallers(ctx context.Context, p *wizardPlan) error {
+	c := p.cfg
+	if len(w.f.callers) > 0 {
+		var list []config.Client
+		for _, spec := range w.f.callers {
+			m, err := parseSpec(spec, "id", "os-user", "system-users", "scopes", "kind", "secret-file")
+			if err == nil {
+				var id string
+				if id, err = checkCallerID(list)(m["id"]); err == nil {
+					var cl config.Client
+					cl, err = w.oneCaller(c.SystemUsers, id, func(key string, q question) (string, error) {
+						v, ok := m[key]
+						if !ok {
+							v = q.def
+						}
+						out, err := runCheck(q, v)
+						if err != nil {
+							return "", fmt.Errorf("%s: %w", key, err)
+						}
+						return out, nil
+					})
+					list = append(list, cl)
+				}
+			}
+			if err != nil {
+				return usageError{fmt.Sprintf("--caller %q: %v", spec, err)}
+			}
+		}
+		c.Clients = list
+		return w.keepOrMakeSecrets(p)
+	}
+	if w.a.mode != modeInteractive {
+		return nil // the config file's callers, if any, stay
+	}
+	list := w.fittingCallers(c)
+	add := len(list) == 0
+	title := "Add a local caller now?"
+	if len(list) > 0 {
+		var ids []string
+		for _, cl := range list {
+			ids = append(ids, cl.ID)
+		}
+		fmt.Fprintf(w.e.stderr, "\nLocal callers already set up: %s (they keep their secrets).\n", strings.Join(ids, ", "))
+		title = "Add another local caller?"
+	}
+	for i := 0; i < maxGroup; i++ {
+		yes, err := w.a.confirm(ctx, "caller", title,
+			"A local caller is software (e.g. SAP) that gets tokens from the local endpoint with its own id and secret.", add && i == 0)
+		if err != nil {
+			return err
+		}
+		if !yes {
+			break
+		}
+		title = "Add another local caller?"
+		id, err := w.a.ask(ctx, question{flag: "caller", title: "Caller id", help: "The OAuth2 client_id the caller sends, e.g. sap.",
+			def: map[bool]string{true: "sap"}[len(list) == 0], check: checkCallerID(list)})
+		if err != nil {
+			return err
+		}
+		cl, err := w.oneCaller(c.SystemUsers, id, func(_ string, q question) (string, error) { return w.a.ask(ctx, q) })
+		if err != nil {
+			return err
+		}
+		list = append(list, cl)
+	}
+	c.Clients = list
+	return w.keepOrMakeSecrets(p)
+}
+
+// keepOrMakeSecrets keeps the digest of a caller the config file already has (its secret file stays),
+// and makes a new secret for every other caller; the callers step writes the new ones.
+func (w *wizard) keepOrMakeSecrets(p *wizardPlan) error {
+	for i := range p.cfg.Clients {
+		cl := &p.cfg.Clients[i]
+		if w.base != nil {
+			if old, ok := w.base.Client(cl.ID); ok && old.SecretSHA256 != "" && samePath(old.SecretFile, cl.SecretFile) {
+				cl.SecretSHA256 = old.SecretSHA256
+				continue
+			}
+		}
+		s, err := makeCallerSecret()
+		if err != nil {
+			return err
+		}
+		p.secrets[cl.ID] = s
+		cl.SecretSHA256 = s.digest()
+	}
+	return nil
+}
+
+func samePath(a, b string) bool {
+	return a == "" && b == "" || filepath.Clean(a) == filepath.Clean(b)
+}
+
+// fittingCallers keeps the configured callers whose system users and scopes the (new) system users
+// still have, and says which it drops, so a changed set of system users cannot end the wizard with an
+// invalid config.
+func (w *wizard) fittingCallers(c *config.Config) []config.Client {
+	var keep []config.Client
+	for _, cl := range c.Clients {
+		_, err := checkCallerSystemUsers(c.SystemUsers)(strings.Join(cl.SystemUsers, ","))
+		if err == nil {
+			_, err = checkCallerScopes(scopesOf(c.SystemUsers, cl.SystemUsers))(strings.Join(cl.Scopes, ","))
+		}
+		if err != nil {
+			fmt.Fprintf(w.e.stderr, "\nCaller %s no longer fits the system users (%v): it is left out; add it again below if it is still needed.\n", cl.ID, err)
+			continue
+		}
+		keep = append(keep, cl)
+	}
+	return keep
+}

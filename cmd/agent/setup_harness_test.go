@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/registry"
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
+)
+
+const wizScope = "altinn:systembruker.demo"
+
+// wizEnv is a running sandbox, a key registered on its Maskinporten client (as a PEM file to import),
+// and the paths one setup uses.
+type wizEnv struct {
+	t                         *testing.T
+	sb                        *sandbox.Sandbox
+	dir                       string
+	cfgPath, stateDir, keyDir string
+	keyFile, secretFile       string
+	listen                    string
+}
+
+func newWizEnv(t *testing.T) *wizEnv {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{})
+	if err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	dir := t.TempDir()
+	w := &wizEnv{t: t, sb: sb, dir: dir, cfgPath: filepath.Join(dir, "etc", "config.yaml"), stateDir: filepath.Join(dir, "state"),
+		keyDir: filepath.Join(dir, "keys"), keyFile: filepath.Join(dir, "import.pem"), secretFile: filepath.Join(dir, "callers", "sap.secret"),
+		listen: freeAddr(t)}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.registerClient(key.Public())
+	return w
+}
+
+// registerClient registers client-1 of testOrg in the sandbox with pub under its thumbprint kid.
+func (w *wizEnv) registerClient(pub any) {
+	w.t.Helper()
+	kid, err := keystore.Thumbprint(pub)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.sb.RegisterClient(sandbox.Client{ID: "client-1", Org: testOrg, Scopes: append(registry.Scopes(), wizScope),
+		Keys: []sandbox.ClientKey{{KID: kid, Public: pub}}}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// flags are a complete non-interactive setup importing the registered key, with two system users and
+// one caller, without the OS service.
+func (w *wizEnv) flags(extra ...string) []string {
+	args := []string{"setup", "--non-interactive", "--config", w.cfgPath, "--state-dir", w.stateDir,
+		"--org", testOrg, "--client-id", "client-1", "--environment", "sandbox", "--sandbox-url", w.sb.URL(),
+		"--system-id", "sap-local", "--system-name", "SAP lokal", "--rights", sandbox.ResourceExample,
+		"--system-user", "name=default scopes=" + wizScope, "--system-user", "name=payroll ref=payroll scopes=" + wizScope,
+		"--key-backend", "file", "--key-path", w.keyDir, "--key", "import", "--key-file", w.keyFile,
+		"--listen", w.listen, "--caller", "id=sap os-user=" + currentUser() + " secret-file=" + w.secretFile,
+		"--no-service", "--poll-interval", "5ms", "--max-poll-interval", "20ms"}
+	return append(args, extra...)
+}
+
+// approveAll approves every new request as an administrator would, until ctx ends.
+func (w *wizEnv) approveAll(ctx context.Context) {
+	go func() {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for _, r := range w.sb.Requests() {
+				if r.Status == "New" && !r.Deleted {
+					_ = w.sb.Approve(r.ID)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// runResult is one in-process run of the agent command.
+type runResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader on other goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCmd(ctx context.Context, args []string, stdin io.Reader) runResult {
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var out, errOut syncBuffer
+	code := run(ctx, args, &env{stdin: stdin, stdout: &out, stderr: &errOut})
+	return runResult{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// buildAgent builds the agent binary into a temporary directory.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "agent")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// serveAndGetToken starts `agent run` from bin on the config and gets a token as caller id with the
+// secret in secretFile; it returns the access token.
+func serveAndGetToken(t *testing.T, bin, cfgPath, stateDir, listen, id, secretFile string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgPath, "--state-dir", stateDir)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	secret, err := os.ReadFile(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tok, err := fetchToken(listen, id, string(secret))
+		if err == nil {
+			return tok
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no token from the running agent: %v\nits log:\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// fetchToken asks the local endpoint for a token with client_secret_basic.
+func fetchToken(listen, id, secret string) (string, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://"+listen+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return "", fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
+		return "", fmt.Errorf("HTTP %d %s", resp.StatusCode, body.Error)
+	}
+	return body.AccessToken, nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/setup"
+)
+
+// The wizard's own steps, around the setup package's (key, system, request, approval, token).
+const (
+	stepConfig  = "config"
+	stepCallers = "callers"
+	stepService = "service"
+	stepDone    = "done"
+)
+
+// progress prints the wizard's events: with --json one JSON object per line on stdout; else one line
+// per step on stdout, the confirm URL in a box, and while waiting for approval a live line on the
+// terminal (stderr) with the elapsed time and the last status, redrawn every second.
+type wizardProgress struct {
+	mu     sync.Mutex
+	out    io.Writer // stdout
+	live   io.Writer // stderr when it is a terminal, else nil
+	asJSON bool
+	now    func() time.Time
+
+	waiting    bool
+	since      time.Time
+	who        string
+	lastStatus string
+	polls      int
+	shown      bool // the live line is on screen
+
+	stopOnce sync.Once
+	stopc    chan struct{}
+	done     chan struct{}
+}
+
+func newWizardProgress(e *env, asJSON bool, now func() time.Time) *wizardProgress {
+	p := &wizardProgress{out: e.stdout, asJSON: asJSON, now: now, stopc: make(chan struct{}), done: make(chan struct{})}
+	if terminalFd(e.stderr) >= 0 && !asJSON {
+		p.live = e.stderr
+	}
+	go p.tick()
+	return p
+}
+
+// tick redraws the live line every second until stop.
+func (p *wizardProgress) tick() {
+	defer close(p.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopc:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.drawLive()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// stop ends the ticker and clears the live line.
+func (p *wizardProgress) stop() {
+	p.stopOnce.Do(func() {
+		close(p.stopc)
+		<-p.done
+		p.mu.Lock()
+		p.clearLive()
+		p.mu.Unlock()
+	})
+}
+
+// event prints one event. It is safe for concurrent use.
+func (p *wizardProgress) event(ev setup.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.asJSON {
+		enc := json.NewEncoder(p.out)
+		enc.SetEscapeHTML(false) // confirm URLs keep their '&'
+		_ = enc.Encode(ev)
+		return
+	}
+	if ev.Step == setup.StepApproval && ev.Status == setup.StatusWaiting {
+		p.approvalWaiting(ev)
+		return
+	}
+	if ev.Status == setup.StatusStart {
+		return // the result line follows
+	}
+	if ev.Step == setup.StepApproval {
+		p.waiting = false
+	}
+	p.clearLive()
+	mark := map[string]string{setup.StatusDone: "✓", setup.StatusSkipped: "-", setup.StatusFailed: "✗", setup.StatusWaiting: "…"}[ev.Status]
+	who := ev.Step
+	if ev.SystemUser != "" {
+		who += " " + ev.SystemUser
+	}
+	fmt.Fprintf(p.out, "%s %-18s %s\n", orDefault(mark, "•"), who, ev.Message)
+	if ev.Step == setup.StepRequest && ev.ConfirmURL != "" && ev.Status == setup.StatusWaiting {
+		fmt.Fprintf(p.out, "  %-18s approve at: %s\n", "", ev.ConfirmURL)
+	}
+}
+
+// approvalWaiting shows the confirm URL prominently the first time, then keeps the live line current.
+func (p *wizardProgress) approvalWaiting(ev setup.Event) {
+	if ev.Detail["polls"] == "" {
+		p.clearLive()
+		rule := strings.Repeat("=", 78)
+		fmt.Fprintf(p.out, "\n%s\n  APPROVAL NEEDED for system user %q (request %s)\n", rule, ev.SystemUser, ev.RequestID)
+		fmt.Fprintf(p.out, "  An administrator of the organisation opens this link, logs in to Altinn and approves:\n\n")
+		fmt.Fprintf(p.out, "    %s\n\n", ev.ConfirmURL)
+		fmt.Fprintf(p.out, "  Waiting for the answer. Ctrl-C stops waiting; run `agent setup` again to resume.\n%s\n", rule)
+		p.waiting, p.since, p.who, p.lastStatus, p.polls = true, p.now(), ev.SystemUser, "New", 0
+		p.drawLive()
+		return
+	}
+	if !p.waiting {
+		p.waiting, p.since, p.who = true, p.now(), ev.SystemUser
+	}
+	status := ev.Detail["status"]
+	changed := status != p.lastStatus
+	p.lastStatus = status
+	fmt.Sscan(ev.Detail["polls"], &p.polls)
+	if p.live != nil {
+		p.drawLive()
+	} else if changed {
+		fmt.Fprintf(p.out, "  approval %s: status %s after %s\n", p.who, status, p.elapsed())
+	}
+}
+
+func (p *wizardProgress) elapsed() string {
+	return p.now().Sub(p.since).Truncate(time.Second).String()
+}
+
+// drawLive redraws the live line (terminal only); p.mu is held.
+func (p *wizardProgress) drawLive() {
+	if p.live == nil || !p.waiting {
+		return
+	}
+	fmt.Fprintf(p.live, "\r\033[K  waiting for approval of %q: %s elapsed, last status %s (%d checks)", p.who, p.elapsed(), p.lastStatus, p.polls)
+	p.shown = true
+}
+
+// clearLive removes the live line before other output; p.mu is held.
+func (p *wizardProgress) clearLive() {
+	if p.live != nil && p.shown {
+		fmt.Fprint(p.live, "\r\033[K")
+		p.shown = false
+	}
+}
