@@ -75,7 +75,8 @@ type KeyRef struct {
 	Backend string `yaml:"backend"`
 	// Name is the key's name in the backend.
 	Name string `yaml:"name"`
-	// Path is the key file for the file backend, or the credential directory for systemd-creds.
+	// Path is the directory of the file backend (it holds <name>.pem), or the store of encrypted
+	// credentials for systemd-creds (default /etc/credstore.encrypted).
 	Path string `yaml:"path,omitempty"`
 }
 

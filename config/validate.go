@@ -169,7 +169,7 @@ func (c *Config) checkMaskinporten(p *problems) {
 		p.add("maskinporten.key.name", "is %s; use letters, digits, '.', '_' and '-' (it names the key in the key store and in file names), e.g. %s", quote(m.Key.Name), DefaultKeyName)
 	}
 	if m.Key.Backend == BackendFile && m.Key.Path == "" {
-		p.add("maskinporten.key.path", "is required with backend file: the path of the PEM file holding the key")
+		p.add("maskinporten.key.path", "is required with backend file: the directory that holds <name>.pem (and the -next/-previous keys of a rotation)")
 	}
 }
 
