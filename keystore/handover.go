@@ -9,10 +9,12 @@ import (
 	"io"
 )
 
-// HandoverPipeName is the Windows named pipe the running service listens on for key hand-over. Only
-// administrators can create pipes under ProtectedPrefix\Administrators, so no other user can squat it;
-// its DACL admits only SYSTEM and elevated administrators, and no network logons (doc.go).
-const HandoverPipeName = `\\.\pipe\ProtectedPrefix\Administrators\systemuser-agent\keys`
+// HandoverPipeName is the Windows named pipe the running service listens on for key hand-over. It is
+// not under ProtectedPrefix\Administrators: the virtual service account may not create pipes there.
+// Squatting is defeated instead by the CLI, which checks that the pipe's server runs as the service
+// account (or LocalSystem) before sending anything; the DACL admits only SYSTEM, elevated
+// administrators and the service account, and no network logons (doc.go).
+const HandoverPipeName = `\\.\pipe\systemuser-agent\keys`
 
 // Hand-over wire format (doc.go): every message is one frame,
 //
