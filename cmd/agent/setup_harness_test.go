@@ -6,13 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +44,7 @@ func newWizEnv(t *testing.T) *wizEnv {
 	dir := t.TempDir()
 	w := &wizEnv{t: t, sb: sb, dir: dir, cfgPath: filepath.Join(dir, "etc", "config.yaml"), stateDir: filepath.Join(dir, "state"),
 		keyDir: filepath.Join(dir, "keys"), keyFile: filepath.Join(dir, "import.pem"), secretFile: filepath.Join(dir, "callers", "sap.secret"),
-		listen: freeAddr(t)}
+		listen: freeLoopbackAddr(t)}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -144,17 +139,6 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader) runResult {
 	return runResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // buildAgent builds the agent binary into a temporary directory.
 func buildAgent(t *testing.T) string {
 	t.Helper()
@@ -184,7 +168,7 @@ func serveAndGetToken(t *testing.T, bin, cfgPath, stateDir, listen, id, secretFi
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		tok, err := fetchToken(listen, id, string(secret))
+		tok, err := fetchLocalToken(context.Background(), "http://"+listen+"/oauth2/token", id, string(secret))
 		if err == nil {
 			return tok
 		}
@@ -193,30 +177,4 @@ func serveAndGetToken(t *testing.T, bin, cfgPath, stateDir, listen, id, secretFi
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// fetchToken asks the local endpoint for a token with client_secret_basic.
-func fetchToken(listen, id, secret string) (string, error) {
-	req, err := http.NewRequest(http.MethodPost, "http://"+listen+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
-		return "", fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
-		return "", fmt.Errorf("HTTP %d %s", resp.StatusCode, body.Error)
-	}
-	return body.AccessToken, nil
 }

@@ -106,7 +106,7 @@ func TestSetupWizardInTmux(t *testing.T) {
 	t.Cleanup(func() { _ = sb.Close() })
 	dir := t.TempDir()
 	cfgPath, stateDir := filepath.Join(dir, "etc", "config.yaml"), filepath.Join(dir, "state")
-	listen := freeAddr(t)
+	listen := freeLoopbackAddr(t)
 	_, port, _ := strings.Cut(listen, ":")
 	term := newTmuxTerm(t, tmux)
 	term.start("w", fmt.Sprintf("%s setup --config %s --state-dir %s --environment sandbox --sandbox-url %s --no-service --poll-interval 100ms --max-poll-interval 200ms",
