@@ -27,8 +27,12 @@ func TestNoKeyOnDisk(t *testing.T) {
 		}},
 		{"keyring", func(t *testing.T) (Store, Store, []string) {
 			s := newTestKeyring(t)
-			home, _ := os.UserHomeDir()
-			return s, s, []string{filepath.Join(home, ".local", "share", "keyrings")}
+			data := os.Getenv("XDG_DATA_HOME") // gnome-keyring keeps its files in $XDG_DATA_HOME/keyrings
+			if data == "" {
+				home, _ := os.UserHomeDir()
+				data = filepath.Join(home, ".local", "share")
+			}
+			return s, s, []string{filepath.Join(data, "keyrings")}
 		}},
 		{"remote (Windows hand-over) to memory", func(t *testing.T) (Store, Store, []string) {
 			mem := NewMemory()
