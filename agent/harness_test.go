@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -139,7 +141,7 @@ type testAgent struct {
 	srv    *Server
 	src    *fakeSource
 	clock  *fakeClock
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	reg    *prometheus.Registry
 	port   int
 	base   string // http://127.0.0.1:port

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
 )
 
 // TestMain is the D11 secret canary: every logger the tests build writes into suiteLog, and stdout and
@@ -72,28 +74,9 @@ func (s *canaryScanner) leaks() []string {
 	return out
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
-func (s *syncBuffer) String() string { return string(s.bytes()) }
-
 // newTestLogger logs at debug into suiteLog and the returned buffer.
-func newTestLogger() (*slog.Logger, *syncBuffer) {
-	own := &syncBuffer{}
+func newTestLogger() (*slog.Logger, *testlog.Buffer) {
+	own := &testlog.Buffer{}
 	return newLoggerTo(io.MultiWriter(suiteLog, own)), own
 }
 
@@ -148,7 +131,7 @@ func (c *canarySet) findIn(outputs ...[]byte) []string {
 
 // stdioTee copies os.Stdout and os.Stderr through pipes into a buffer.
 type stdioTee struct {
-	buf  syncBuffer
+	buf  testlog.Buffer
 	outs [2]*os.File // the originals
 	ws   [2]*os.File
 	wg   sync.WaitGroup
@@ -176,7 +159,7 @@ func (t *stdioTee) stop() []byte {
 		}
 	}
 	t.wg.Wait()
-	return t.buf.bytes()
+	return t.buf.Bytes()
 }
 
 // TestD11CanaryDetects proves the canary check can fail: a registered secret written to the suite

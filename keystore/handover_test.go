@@ -11,31 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
 
 // serveTest runs ServeHandover for backend on a Unix socket (standing in for the Windows pipe) and
 // returns a Remote connected to it, and the server's debug log.
-func serveTest(t testing.TB, backend Store) (*Remote, *syncBuffer) {
+func serveTest(t testing.TB, backend Store) (*Remote, *testlog.Buffer) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "suak") // short: Unix socket paths are limited to ~100 bytes
 	if err != nil {
@@ -47,7 +30,7 @@ func serveTest(t testing.TB, backend Store) (*Remote, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
+
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -64,36 +66,18 @@ func (c *altClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// altLog collects log output, safe for concurrent handlers.
-type altLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *altLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *altLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // altEnv is one started sandbox with orgs altOrg and altOther in the Register, each with a client.
 type altEnv struct {
 	t     *testing.T
 	s     *Sandbox
 	clock *altClock
-	log   *altLog
+	log   *testlog.Buffer
 }
 
 func newAltEnv(t *testing.T, opts ...func(*Options)) *altEnv {
 	t.Helper()
 	clock := &altClock{t: time.Date(2026, 7, 20, 8, 0, 0, 0, time.UTC)}
-	logs := &altLog{}
+	logs := &testlog.Buffer{}
 	o := Options{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, f := range opts {
 		f(&o)

@@ -1,32 +1,14 @@
 package sandbox
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
 )
-
-// lockedBuffer is a goroutine-safe log sink.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // jwtLikeRe matches anything shaped like a JWS: two base64url JSON segments.
 var jwtLikeRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
@@ -34,7 +16,7 @@ var jwtLikeRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
 // TestSecretsNotLogged runs accepted, rejected, replayed and faulted grants with debug logging on and
 // checks that no grant, grant signature or access token reaches the log or an error reply.
 func TestSecretsNotLogged(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	e := newMPEnv(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

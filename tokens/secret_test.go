@@ -1,40 +1,22 @@
 package tokens
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
 )
-
-// lockedBuffer is a log sink safe for the cache's background goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSecretsNeverInErrorsOrLogs runs successes, retries, refusals (with an upstream that echoes the
 // grant and the token back) and background refresh failures with debug logging, then checks that no
 // token, grant or grant segment appears in any log line, error string or formatted Token.
 func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clk := newFakeClock()
 	f := newFakeMP(t, clk.Now)

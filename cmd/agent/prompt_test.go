@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
+
 	"github.com/systemuser-agent/systemuser-agent/config"
 )
 
@@ -48,7 +50,7 @@ func TestAsk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out syncBuffer
+			var out testlog.Buffer
 			a := &asker{mode: tt.mode, out: &out, flags: tt.flags}
 			if tt.mode == modeInteractive {
 				a.in = newLineReader(strings.NewReader(tt.input), -1)
@@ -89,7 +91,7 @@ func TestAsk(t *testing.T) {
 func TestAskCancelled(t *testing.T) {
 	r, w := io.Pipe()
 	defer w.Close()
-	a := &asker{mode: modeInteractive, out: &syncBuffer{}, in: newLineReader(r, -1)}
+	a := &asker{mode: modeInteractive, out: &testlog.Buffer{}, in: newLineReader(r, -1)}
 	defer a.in.close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

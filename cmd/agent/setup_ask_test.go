@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
+
 	"github.com/systemuser-agent/systemuser-agent/config"
 )
 
@@ -63,7 +65,7 @@ var answers = []string{
 func TestWizardInteractive(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	var errOut syncBuffer
+	var errOut testlog.Buffer
 	w := interactiveWizard(t, []string{"--config", cfgPath, "--environment", "sandbox", "--sandbox-url", "http://127.0.0.1:9",
 		"--key-backend", "file", "--key-path", dir, "--no-service"}, strings.NewReader(strings.Join(answers, "\n")+"\n"), &errOut)
 	p, err := w.gather(context.Background())
@@ -175,7 +177,7 @@ func TestWizardDefaultsFromConfig(t *testing.T) {
 		"", "", "", "", "", // key backend, name, directory, generate, listen
 		"no", // no further caller
 	}, "\n") + "\n"
-	var errOut syncBuffer
+	var errOut testlog.Buffer
 	w := interactiveWizard(t, []string{"--config", cfgPath, "--no-service"}, strings.NewReader(input), &errOut)
 	p, err := w.gather(context.Background())
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,9 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
 
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/registry"
@@ -112,29 +112,11 @@ type runResult struct {
 	stdout, stderr string
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader on other goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func runCmd(ctx context.Context, args []string, stdin io.Reader) runResult {
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	var out, errOut syncBuffer
+	var out, errOut testlog.Buffer
 	code := run(ctx, args, &env{stdin: stdin, stdout: &out, stderr: &errOut})
 	return runResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }
@@ -155,7 +137,7 @@ func buildAgent(t *testing.T) string {
 func serveAndGetToken(t *testing.T, bin, cfgPath, stateDir, listen, id, secretFile string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs testlog.Buffer
 	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfgPath, "--state-dir", stateDir)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
