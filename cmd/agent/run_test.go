@@ -47,40 +47,9 @@ func TestRunOnSandboxConfig(t *testing.T) {
 		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
 		t.Fatal(err)
 	}
-	sysID := demoOrg + "_run"
-	if err := sb.SeedSystem(sandbox.SystemSeed{ID: sysID, ClientIDs: []string{clientID}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sb.SeedSystemUser(sysID, demoOrg, ""); err != nil {
-		t.Fatal(err)
-	}
 	secret, digest := newCallerSecret()
 	listen := freeLoopbackAddr(t)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	writeFile(t, cfgPath, fmt.Sprintf(`environment: sandbox
-endpoints:
-  maskinporten_issuer: %s
-  maskinporten_token: %s
-  altinn: %s
-organization: "%s"
-maskinporten:
-  client_id: %s
-  key: {backend: file, name: maskinporten, path: %s}
-system:
-  id: %s
-  name: {nb: Kjøring, nn: Køyring, en: Run}
-  description: {nb: Test, nn: Test, en: Test}
-  rights: [{resource: example-resource}]
-system_users:
-  - name: default
-    scopes: [%s]
-listen: %s
-clients:
-  - id: sap
-    secret_sha256: %s
-    system_users: [default]
-    scopes: [%s]
-`, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), demoOrg, clientID, keyDir, sysID, demoScope, listen, digest, demoScope))
+	cfgPath := sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest)
 
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
@@ -169,4 +138,44 @@ func waitHealthy(t *testing.T, url string, done <-chan int, stderr *bytes.Buffer
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s did not answer 200 within 20 s; stderr:\n%s", url, stderr.String())
+}
+
+// sandboxConfig seeds the sandbox with the organisation's system (listing clientID) and an accepted
+// system user, and writes a config for them: file-backend key in keyDir, one caller "sap" with the
+// given secret digest. It returns the config's path.
+func sandboxConfig(t *testing.T, sb *sandbox.Sandbox, dir, clientID, keyDir, listen, digest string) string {
+	t.Helper()
+	sysID := demoOrg + "_run"
+	if err := sb.SeedSystem(sandbox.SystemSeed{ID: sysID, ClientIDs: []string{clientID}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.SeedSystemUser(sysID, demoOrg, ""); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`environment: sandbox
+endpoints:
+  maskinporten_issuer: %s
+  maskinporten_token: %s
+  altinn: %s
+organization: "%s"
+maskinporten:
+  client_id: %s
+  key: {backend: file, name: maskinporten, path: %s}
+system:
+  id: %s
+  name: {nb: Kjøring, nn: Køyring, en: Run}
+  description: {nb: Test, nn: Test, en: Test}
+  rights: [{resource: example-resource}]
+system_users:
+  - name: default
+    scopes: [%s]
+listen: %s
+clients:
+  - id: sap
+    secret_sha256: %s
+    system_users: [default]
+    scopes: [%s]
+`, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), demoOrg, clientID, keyDir, sysID, demoScope, listen, digest, demoScope))
+	return cfgPath
 }
