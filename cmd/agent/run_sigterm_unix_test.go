@@ -1,0 +1,110 @@
+//go:build !windows
+
+package main
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
+)
+
+// TestRunProcessStopsCleanlyOnSIGTERM: the real agent process serves a token from the sandbox, and on
+// SIGTERM with a token request in flight (the sandbox holds the grant for a while) it lets that request
+// finish with a token, then exits 0.
+func TestRunProcessStopsCleanlyOnSIGTERM(t *testing.T) {
+	bin := buildAgent(t)
+	sb := sandbox.New(sandbox.Options{})
+	if err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	keyDir := filepath.Join(dir, "keys")
+	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: keyDir, AllowFile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ks.Generate(t.Context(), "maskinporten", 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := keystore.Thumbprint(signer.Public())
+	clientID := newDemoID()
+	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg, Scopes: []string{demoScope},
+		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
+		t.Fatal(err)
+	}
+	secret, digest := newCallerSecret()
+	listen := freeLoopbackAddr(t)
+	cfg := sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest)
+
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "run", "--config", cfg, "--state-dir", filepath.Join(dir, "state"))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not come up: %v\n%s", err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The first token request is cold: the agent's grant sits in the sandbox for 2 s.
+	sb.Inject(sandbox.TargetMaskinporten, sandbox.Fault{Delay: 2 * time.Second, Times: 1})
+	type result struct {
+		tok string
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		tok, err := fetchLocalToken(t.Context(), "http://"+listen+"/oauth2/token", "sap", secret)
+		got <- result{tok, err}
+	}()
+	for sb.Stats().TokenRequests == 0 { // the request has reached the upstream: it is in flight
+		if time.Now().After(deadline) {
+			t.Fatal("the token request never reached the sandbox")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("the request in flight at SIGTERM failed: %v\n%s", r.err, logs.String())
+	}
+	if _, err := sb.VerifyAccessToken(r.tok); err != nil {
+		t.Fatalf("the token served during shutdown does not verify: %v", err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("agent exited with %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("agent still running 15 s after SIGTERM\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), r.tok) {
+		t.Error("the agent's log holds the caller secret or the token")
+	}
+}
