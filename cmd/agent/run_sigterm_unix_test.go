@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rsa"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 )
 
@@ -22,30 +20,8 @@ import (
 // finish with a token, then exits 0.
 func TestRunProcessStopsCleanlyOnSIGTERM(t *testing.T) {
 	bin := buildAgent(t)
-	sb := sandbox.New(sandbox.Options{})
-	if err := sb.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	dir := t.TempDir()
-	keyDir := filepath.Join(dir, "keys")
-	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: keyDir, AllowFile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ks.Generate(t.Context(), "maskinporten", 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kid, _ := keystore.Thumbprint(signer.Public())
-	clientID := newDemoID()
-	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg, Scopes: []string{demoScope},
-		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
-		t.Fatal(err)
-	}
-	secret, digest := newCallerSecret()
-	listen := freeLoopbackAddr(t)
-	cfg := sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest)
+	sb, cfg, secret, listen := startSandboxAgentConfig(t)
+	dir := filepath.Dir(cfg)
 
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "run", "--config", cfg, "--state-dir", filepath.Join(dir, "state"))

@@ -26,30 +26,8 @@ func TestRunOnSandboxConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	sb := sandbox.New(sandbox.Options{})
-	if err := sb.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	dir := t.TempDir()
-	keyDir := filepath.Join(dir, "keys")
-	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: keyDir, AllowFile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ks.Generate(ctx, "maskinporten", 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kid, _ := keystore.Thumbprint(signer.Public())
-	clientID := newDemoID()
-	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg, Scopes: []string{demoScope, "altinn:other"},
-		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
-		t.Fatal(err)
-	}
-	secret, digest := newCallerSecret()
-	listen := freeLoopbackAddr(t)
-	cfgPath := sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest)
+	_, cfgPath, secret, listen := startSandboxAgentConfig(t, "altinn:other")
+	dir := filepath.Dir(cfgPath)
 
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
@@ -178,4 +156,36 @@ clients:
     scopes: [%s]
 `, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), demoOrg, clientID, keyDir, sysID, demoScope, listen, digest, demoScope))
 	return cfgPath
+}
+
+// startSandboxAgentConfig starts a sandbox, makes a file-backend key, registers its public key on a new
+// Maskinporten client (with demoScope and extraScopes), seeds the system and an accepted system user, and
+// writes a config for "agent run" in a temporary directory. It returns the sandbox, the config's path, the
+// caller "sap"'s secret and the listen address.
+func startSandboxAgentConfig(t *testing.T, extraScopes ...string) (sb *sandbox.Sandbox, cfgPath, secret, listen string) {
+	t.Helper()
+	sb = sandbox.New(sandbox.Options{})
+	if err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	dir := t.TempDir()
+	keyDir := filepath.Join(dir, "keys")
+	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: keyDir, AllowFile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ks.Generate(t.Context(), "maskinporten", 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := keystore.Thumbprint(signer.Public())
+	clientID := newDemoID()
+	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg, Scopes: append([]string{demoScope}, extraScopes...),
+		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
+		t.Fatal(err)
+	}
+	secret, digest := newCallerSecret()
+	listen = freeLoopbackAddr(t)
+	return sb, sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest), secret, listen
 }
