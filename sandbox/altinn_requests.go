@@ -206,8 +206,7 @@ func (a *altinn) getRequest(w http.ResponseWriter, r *http.Request, c vendorCall
 		a.problem(w, codeRequestUnknown, "The request was not found.")
 		return
 	}
-	if sys := a.systems[rq.SystemID]; sys == nil || sys.VendorOrg != c.org {
-		a.problem(w, codeSystemUnknown, "The Id does not refer to a Registered System.")
+	if !a.vendorSystem(w, rq.SystemID, c) {
 		return
 	}
 	altinnJSON(w, http.StatusOK, a.requestDTO(rq))
@@ -218,8 +217,7 @@ func (a *altinn) getRequestByRef(w http.ResponseWriter, r *http.Request, c vendo
 	sysID, org, ref := r.PathValue("systemId"), r.PathValue("orgNo"), r.PathValue("externalRef")
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if sys := a.systems[sysID]; sys == nil || sys.VendorOrg != c.org {
-		a.problem(w, codeSystemUnknown, "The Id does not refer to a Registered System.")
+	if !a.vendorSystem(w, sysID, c) {
 		return
 	}
 	rq := a.liveRequest(sysID, org, ref)
@@ -235,8 +233,7 @@ func (a *altinn) listRequests(w http.ResponseWriter, r *http.Request, c vendorCa
 	sysID := r.PathValue("systemId")
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if sys := a.systems[sysID]; sys == nil || sys.VendorOrg != c.org {
-		a.problem(w, codeSystemUnknown, "The Id does not refer to a Registered System.")
+	if !a.vendorSystem(w, sysID, c) {
 		return
 	}
 	var all []*sysRequest
@@ -245,16 +242,7 @@ func (a *altinn) listRequests(w http.ResponseWriter, r *http.Request, c vendorCa
 			all = append(all, rq)
 		}
 	}
-	slices.SortFunc(all, func(x, y *sysRequest) int { return x.seq - y.seq })
-	page, next, ok := altinnPage(a, w, r, all, func(rq *sysRequest) int { return rq.seq })
-	if !ok {
-		return
-	}
-	data := make([]requestDTO, 0, len(page))
-	for _, rq := range page {
-		data = append(data, a.requestDTO(rq))
-	}
-	altinnJSON(w, http.StatusOK, pagedList[requestDTO]{Links: pageLinks{Next: next}, Data: data})
+	servePaged(a, w, r, all, func(rq *sysRequest) int { return rq.seq }, a.requestDTO)
 }
 
 // deleteRequest is DELETE …/vendor/{requestId}: soft delete, 202; no vendor check (R2); an existing

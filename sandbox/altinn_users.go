@@ -71,8 +71,7 @@ func (a *altinn) usersBySystem(w http.ResponseWriter, r *http.Request, c vendorC
 	sysID := r.PathValue("systemId")
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if sys := a.systems[sysID]; sys == nil || sys.VendorOrg != c.org {
-		a.problem(w, codeSystemUnknown, "The Id does not refer to a Registered System.")
+	if !a.vendorSystem(w, sysID, c) {
 		return
 	}
 	var all []*systemUser
@@ -81,16 +80,31 @@ func (a *altinn) usersBySystem(w http.ResponseWriter, r *http.Request, c vendorC
 			all = append(all, u)
 		}
 	}
-	slices.SortFunc(all, func(x, y *systemUser) int { return x.seq - y.seq })
-	page, next, ok := altinnPage(a, w, r, all, func(u *systemUser) int { return u.seq })
+	servePaged(a, w, r, all, func(u *systemUser) int { return u.seq }, a.userDTO)
+}
+
+// servePaged writes one page of items, in creation order (seq), as {links:{next}, data:[dto(item)…]}.
+func servePaged[T, D any](a *altinn, w http.ResponseWriter, r *http.Request, items []T, seq func(T) int, dto func(T) D) {
+	slices.SortFunc(items, func(x, y T) int { return seq(x) - seq(y) })
+	page, next, ok := altinnPage(a, w, r, items, seq)
 	if !ok {
 		return
 	}
-	data := make([]systemUserDTO, 0, len(page))
-	for _, u := range page {
-		data = append(data, a.userDTO(u))
+	data := make([]D, 0, len(page))
+	for _, it := range page {
+		data = append(data, dto(it))
 	}
-	altinnJSON(w, http.StatusOK, pagedList[systemUserDTO]{Links: pageLinks{Next: next}, Data: data})
+	altinnJSON(w, http.StatusOK, pagedList[D]{Links: pageLinks{Next: next}, Data: data})
+}
+
+// vendorSystem reports whether sysID is a system of the calling vendor; otherwise it answers 404
+// AUTH-00011, which Altinn gives for unknown systems and other vendors' alike. The caller holds a.mu.
+func (a *altinn) vendorSystem(w http.ResponseWriter, sysID string, c vendorCaller) bool {
+	if sys := a.systems[sysID]; sys == nil || sys.VendorOrg != c.org {
+		a.problem(w, codeSystemUnknown, "The Id does not refer to a Registered System.")
+		return false
+	}
+	return true
 }
 
 // pagedList is Altinn's Paginated<T>: {"links":{"next":…},"data":[…]}; next is omitted on the last
