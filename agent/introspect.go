@@ -25,18 +25,35 @@ type issuedStore struct {
 	mu  sync.Mutex
 	max int
 	m   map[[sha256.Size]byte]*issued
+	// recent is, per caller, the last token recorded for it with its digest, so that a cached token
+	// served again and again is hashed once, not on every request (hashing a 1 KiB token cost more than
+	// a cache hit). It refers to the same string the token cache holds and is replaced by the caller's
+	// next token; callers are the configured ones, so it stays small.
+	recent map[string]recentToken
+}
+
+// recentToken is a caller's last recorded token and its digest.
+type recentToken struct {
+	token string
+	key   [sha256.Size]byte
 }
 
 func newIssuedStore(max int) *issuedStore {
-	return &issuedStore{max: max, m: make(map[[sha256.Size]byte]*issued)}
+	return &issuedStore{max: max, m: make(map[[sha256.Size]byte]*issued), recent: map[string]recentToken{}}
 }
 
 // add records that token was served to callerID. When full it drops expired entries, then the one
 // expiring first.
 func (st *issuedStore) add(token, callerID string, info issued, now time.Time) {
-	k := sha256.Sum256([]byte(token))
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if rt, ok := st.recent[callerID]; ok && rt.token == token { // same string: compared in O(1)
+		if e, ok := st.m[rt.key]; ok && slices.Contains(e.callers, callerID) {
+			return
+		}
+	}
+	k := sha256.Sum256([]byte(token))
+	st.recent[callerID] = recentToken{token: token, key: k}
 	if e, ok := st.m[k]; ok {
 		if !slices.Contains(e.callers, callerID) {
 			e.callers = append(e.callers, callerID)

@@ -43,6 +43,10 @@ type Timeouts struct {
 	Idle time.Duration
 	// Shutdown bounds how long Run waits for in-flight requests after its context ends (default 10s).
 	Shutdown time.Duration
+	// Token bounds how long a token request waits for an upstream fetch before it is answered 503 with
+	// Retry-After; the fetch goes on and fills the cache (default 5s, and always less than Write, so
+	// the answer can still be written). Cache hits never wait.
+	Token time.Duration
 }
 
 func (t Timeouts) withDefaults() Timeouts {
@@ -56,6 +60,10 @@ func (t Timeouts) withDefaults() Timeouts {
 	def(&t.Write, 10*time.Second)
 	def(&t.Idle, 60*time.Second)
 	def(&t.Shutdown, 10*time.Second)
+	def(&t.Token, 5*time.Second)
+	if t.Token >= t.Write {
+		t.Token = t.Write / 2
+	}
 	return t
 }
 
@@ -177,6 +185,11 @@ func New(o Options) (*Server, error) {
 	s.gatherer = g
 	if s.metrics, err = newMetrics(reg); err != nil {
 		return nil, fmt.Errorf("agent: registering metrics: %w; pass a fresh registry", err)
+	}
+	if cs, ok := o.Tokens.(cacheStatser); ok {
+		if err := registerCacheMetrics(reg, cs); err != nil {
+			return nil, fmt.Errorf("agent: registering the token cache metrics: %w; pass a fresh registry", err)
+		}
 	}
 	return s, nil
 }

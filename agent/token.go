@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"log/slog"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/tokens"
@@ -52,7 +55,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rl *reqLog) 
 	}
 	req := tokens.Request{Scopes: scopes, Org: s.org, ExternalRef: su.ExternalRef, Kind: c.kind}.Normalize()
 	start := time.Now()
-	tok, err := s.src.Token(r.Context(), req)
+	wait := newWaitBound(r.Context(), s.timeouts.Token)
+	tok, err := s.src.Token(wait, req)
+	wait.stop()
 	s.metrics.tokenSeconds.Observe(time.Since(start).Seconds())
 	now := s.now()
 	if err == nil && (tok.AccessToken == "" || tok.ExpiresIn(now) < 1) {
@@ -68,8 +73,63 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rl *reqLog) 
 	}
 	s.issued.add(tok.AccessToken, c.id, issued{kind: req.Kind, scope: scope, exp: tok.Expiry,
 		systemUser: su.Name, externalRef: su.ExternalRef}, now)
-	s.log.Debug("token served", "client_id", c.id, "system_user", su.Name, "request", req.String(),
-		"expires_in", tok.ExpiresIn(now))
-	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer",
+	if s.log.Enabled(r.Context(), slog.LevelDebug) { // req.String formats: only when it is logged
+		s.log.Debug("token served", "client_id", c.id, "system_user", su.Name, "request", req.String(),
+			"expires_in", tok.ExpiresIn(now))
+	}
+	writeTokenResponse(w, tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer",
 		ExpiresIn: tok.ExpiresIn(now), Scope: scope})
 }
+
+// writeTokenResponse writes the §5.1 success body. Tokens (JWTs: base64url and dots) and scope names
+// never need JSON escaping, so the body is appended directly into a pooled buffer, without reflection,
+// on the hot path; a value that does need escaping goes through writeJSON. Both give the same bytes.
+func writeTokenResponse(w http.ResponseWriter, tr tokenResponse) {
+	if !jsonPlain(tr.AccessToken) || !jsonPlain(tr.TokenType) || !jsonPlain(tr.Scope) {
+		writeJSON(w, http.StatusOK, tr)
+		return
+	}
+	bp := tokenBodies.Get().(*[]byte)
+	b := append((*bp)[:0], `{"access_token":"`...)
+	b = append(b, tr.AccessToken...)
+	b = append(b, `","token_type":"`...)
+	b = append(b, tr.TokenType...)
+	b = append(b, `","expires_in":`...)
+	b = strconv.AppendInt(b, tr.ExpiresIn, 10)
+	b = append(b, `,"scope":"`...)
+	b = append(b, tr.Scope...)
+	b = append(b, "\"}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b) // net/http copies b into its buffer: it may go back to the pool
+	clear(b)          // the buffer held a token: wipe it before reuse
+	*bp = b
+	tokenBodies.Put(bp)
+}
+
+// tokenBodies recycles token response buffers.
+var tokenBodies = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// jsonPlain reports whether encoding/json writes s between quotes unchanged: printable ASCII without
+// '"', '\\' and the HTML characters '<', '>', '&' it escapes.
+func jsonPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plainJSONByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainJSONByte is the byte table of jsonPlain.
+var plainJSONByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\\<>&` {
+		t[c] = false
+	}
+	return t
+}()

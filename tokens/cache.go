@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,7 @@ type CacheStats struct {
 	Refreshes    uint64 // background refreshes started ahead of expiry
 	Fetches      uint64 // upstream fetches (Maskinporten tokens and Altinn exchanges)
 	Errors       uint64 // failed upstream fetches
-	NegativeHits uint64 // calls answered with a cached configuration error
+	NegativeHits uint64 // calls answered with a cached configuration error, or within a 429's Retry-After
 	Stale        uint64 // cached tokens served in the refresh window after a failed refresh
 	Entries      int    // keys held now
 }
@@ -45,6 +46,9 @@ const (
 	fetchTimeout = 30 * time.Second
 	// refreshRetry is the pause after a failed background refresh (or the error's RetryAfter if longer).
 	refreshRetry = 5 * time.Second
+	// maxPause bounds how long a 429's Retry-After keeps the cache from asking again: meanwhile callers
+	// without a usable token get the upstream's error (503 with Retry-After at the agent).
+	maxPause = 5 * time.Minute
 )
 
 // Cache is a Source that caches tokens of another Source per normalised Request (scopes sorted and
@@ -272,7 +276,9 @@ func (c *Cache) refreshInBackground(ctx context.Context, e *entry, now time.Time
 }
 
 // fetch gets a token from upstream on a context detached from the caller's cancellation, and stores
-// it. Only permanent configuration errors are stored (negative cache); others only return.
+// it. Permanent configuration errors are stored for NegativeTTL, and a 429 with Retry-After until then
+// (at most maxPause), so that no caller makes the next fetch sooner than a rate-limiting upstream asked
+// (maskinporten.md §4); other errors only return.
 func (c *Cache) fetch(parent context.Context, e *entry) (any, error) {
 	e.fetching.Add(1)
 	defer e.fetching.Add(-1)
@@ -284,8 +290,16 @@ func (c *Cache) fetch(parent context.Context, e *entry) (any, error) {
 	if err != nil {
 		c.errs.Add(1)
 		old := e.state.Load()
-		if ue := AsError(err); ue != nil && ue.configError() && c.negativeTTL > 0 {
-			st := &entryState{negErr: err, negUntil: c.now().Add(c.negativeTTL)}
+		ue := AsError(err)
+		var pause time.Duration // how long callers are answered with err without asking upstream
+		switch {
+		case ue != nil && ue.configError():
+			pause = c.negativeTTL
+		case ue != nil && ue.StatusCode == http.StatusTooManyRequests && ue.RetryAfter > 0:
+			pause = min(ue.RetryAfter, maxPause) // rate limited: the next fetch waits as the upstream asked
+		}
+		if pause > 0 {
+			st := &entryState{negErr: err, negUntil: c.now().Add(pause)}
 			if old != nil {
 				st.tok, st.refreshAt = old.tok, old.refreshAt
 			}

@@ -1,0 +1,55 @@
+package perf
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/realdeps"
+)
+
+// BenchmarkWrk drives the in-process agent, the bare handler and the bare handler with the agent's
+// server timeouts and security headers ("bare-hardened") with wrk (another process: 2 threads, 50
+// connections, 5 s, scripts/bench-token.lua) and reports wrk's req/s. The load generator lives
+// outside this process, so "go test -run '^$' -bench Wrk/agent -cpuprofile cpu.out ./perf" profiles the
+// serving side alone: that is the profile docs/performance.md discusses.
+func BenchmarkWrk(b *testing.B) {
+	wrk := realdeps.Tool(b, "wrk", "apt-get install -y wrk")
+	r := newRig(b, rigOptions{})
+	warm := r.token(context.Background(), alpha)
+	if err := checkValid(warm, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	secretFile := filepath.Join(b.TempDir(), "alpha.secret")
+	must(b, os.WriteFile(secretFile, []byte(r.secrets[alpha]), 0o600))
+	lua, err := filepath.Abs("../scripts/bench-token.lua")
+	must(b, err)
+	rps := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	for _, tc := range []struct{ name, url string }{{"agent", r.base}, {"bare", serveBare(b, len(warm.token), false)},
+		{"bare-hardened", serveBare(b, len(warm.token), true)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				out, err := exec.Command(wrk, "-t2", "-c50", "-d5s", "-s", lua, tc.url+"/oauth2/token", "--",
+					alpha, secretFile).CombinedOutput()
+				if err != nil {
+					b.Fatalf("wrk: %v\n%s", err, out)
+				}
+				if regexp.MustCompile(`Non-2xx`).Match(out) {
+					b.Fatalf("wrk saw error replies:\n%s", out)
+				}
+				m := rps.FindSubmatch(out)
+				if m == nil {
+					b.Fatalf("no Requests/sec in wrk's output:\n%s", out)
+				}
+				v, _ := strconv.ParseFloat(string(m[1]), 64)
+				b.ReportMetric(v, "req/s")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
