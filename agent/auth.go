@@ -57,6 +57,17 @@ func clientCredentials(r *http.Request, form url.Values) (*credentials, *oauthEr
 	return c, nil
 }
 
+// formCaller reads the form of an /oauth2/* request and authenticates its caller. On failure it has
+// written the response and returns a nil caller.
+func (s *Server) formCaller(w http.ResponseWriter, r *http.Request, rl *reqLog) (url.Values, *caller) {
+	form, oe := readForm(r)
+	if oe != nil {
+		oe.write(w)
+		return nil, nil
+	}
+	return form, s.authenticate(w, r, form, rl)
+}
+
 // authenticate authenticates the caller of an /oauth2/* request (D5) behind the failure throttle (D7).
 // On failure it has written the response and returns nil. Logs name a known client id and the reason,
 // never a secret; an unknown id is not logged, as it may be a secret pasted in the wrong place.

@@ -106,12 +106,7 @@ type introspection struct {
 // serveIntrospect is POST /oauth2/introspect (RFC 7662) for the caller's own tokens: a token served to
 // another caller, expired or unknown is {"active": false}.
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, rl *reqLog) {
-	form, oe := readForm(r)
-	if oe != nil {
-		oe.write(w)
-		return
-	}
-	c := s.authenticate(w, r, form, rl)
+	form, c := s.formCaller(w, r, rl)
 	if c == nil {
 		return
 	}

@@ -25,12 +25,7 @@ type tokenResponse struct {
 // must not, and RFC 6749 has no closer code); a scope outside the caller's (or the system user's)
 // list is invalid_scope; both are answered before any upstream call.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rl *reqLog) {
-	form, oe := readForm(r)
-	if oe != nil {
-		oe.write(w)
-		return
-	}
-	c := s.authenticate(w, r, form, rl)
+	form, c := s.formCaller(w, r, rl)
 	if c == nil {
 		return
 	}
