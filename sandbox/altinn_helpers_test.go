@@ -48,35 +48,17 @@ var altKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
-// altClock is a settable clock.
-type altClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *altClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *altClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // altEnv is one started sandbox with orgs altOrg and altOther in the Register, each with a client.
 type altEnv struct {
 	t     *testing.T
 	s     *Sandbox
-	clock *altClock
+	clock *testClock
 	log   *testlog.Buffer
 }
 
 func newAltEnv(t *testing.T, opts ...func(*Options)) *altEnv {
 	t.Helper()
-	clock := &altClock{t: time.Date(2026, 7, 20, 8, 0, 0, 0, time.UTC)}
+	clock := &testClock{t: time.Date(2026, 7, 20, 8, 0, 0, 0, time.UTC)}
 	logs := &testlog.Buffer{}
 	o := Options{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, f := range opts {

@@ -181,29 +181,30 @@ func altinnRedirectAllowed(raw string, allowed []string) bool {
 
 var altinnUUIDRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// requestID reads the {requestId} path segment; a non-UUID gets a 400.
-func (a *altinn) requestID(w http.ResponseWriter, r *http.Request) (string, bool) {
+// pathRequest is the live request named by the {requestId} path segment. A non-UUID gets a 400, an
+// unknown or deleted request 404 AUTH-00010; then it returns nil. The caller holds a.mu.
+func (a *altinn) pathRequest(w http.ResponseWriter, r *http.Request) *sysRequest {
 	id := r.PathValue("requestId")
 	if !altinnUUIDRe.MatchString(id) {
 		a.validation(w, []validationError{{Code: vldBadJSON, Paths: []string{"/requestId"},
 			Title: "The request id must be a UUID."}})
-		return "", false
+		return nil
 	}
-	return strings.ToLower(id), true
+	rq := a.requests[strings.ToLower(id)]
+	if rq == nil || rq.Deleted {
+		a.problem(w, codeRequestUnknown, "The request was not found.")
+		return nil
+	}
+	return rq
 }
 
 // getRequest is GET …/vendor/{requestId}: unknown or deleted → 404 AUTH-00010, another vendor's
 // system → 404 AUTH-00011.
 func (a *altinn) getRequest(w http.ResponseWriter, r *http.Request, c vendorCaller) {
-	id, ok := a.requestID(w, r)
-	if !ok {
-		return
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rq := a.requests[id]
-	if rq == nil || rq.Deleted {
-		a.problem(w, codeRequestUnknown, "The request was not found.")
+	rq := a.pathRequest(w, r)
+	if rq == nil {
 		return
 	}
 	if !a.vendorSystem(w, rq.SystemID, c) {
@@ -248,15 +249,10 @@ func (a *altinn) listRequests(w http.ResponseWriter, r *http.Request, c vendorCa
 // deleteRequest is DELETE …/vendor/{requestId}: soft delete, 202; no vendor check (R2); an existing
 // system user stays.
 func (a *altinn) deleteRequest(w http.ResponseWriter, r *http.Request, _ vendorCaller) {
-	id, ok := a.requestID(w, r)
-	if !ok {
-		return
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rq := a.requests[id]
-	if rq == nil || rq.Deleted {
-		a.problem(w, codeRequestUnknown, "The request was not found.")
+	rq := a.pathRequest(w, r)
+	if rq == nil {
 		return
 	}
 	rq.Deleted = true
