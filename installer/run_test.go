@@ -70,22 +70,7 @@ func startHelper(t *testing.T, mode string) (*exec.Cmd, <-chan string, *strings.
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	stderr := new(strings.Builder)
 	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	lines := startLines(t, cmd)
 	return cmd, lines, stderr
 }
 
@@ -179,4 +164,26 @@ func TestRunServiceRunnerFails(t *testing.T) {
 	if !strings.Contains(stderr.String(), "address already in use") {
 		t.Errorf("stderr %q does not carry the runner's error", stderr)
 	}
+}
+
+// startLines starts cmd (killed when the test ends) and returns its stdout, line by line.
+func startLines(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
 }

@@ -76,22 +76,7 @@ func TestSeccompFilterAllowsServiceSyscalls(t *testing.T) {
 	trace := filepath.Join(t.TempDir(), "strace.out")
 	cmd := exec.Command(strace, "-f", "-qq", "-o", trace, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=serve")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	lines := startLines(t, cmd)
 	pid, err := strconv.Atoi(strings.TrimPrefix(next(t, lines, "pid "), "pid "))
 	if err != nil {
 		t.Fatal(err)
