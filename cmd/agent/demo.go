@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,8 +115,11 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.step("Registered the public JWK on Maskinporten client %s of organisation %s (in real life: Samarbeidsportalen)", clientID, demoOrg)
 
-	secret, digest := newCallerSecret()
-	cfg := demoConfig(sb, clientID, kid, digest, d.f.listen)
+	secret, err := makeCallerSecret()
+	if err != nil {
+		return err
+	}
+	cfg := demoConfig(sb, clientID, kid, secret.digest(), d.f.listen)
 	dir, err := os.MkdirTemp("", "systemuser-agent-demo-")
 	if err != nil {
 		return err
@@ -155,10 +155,10 @@ func (d *demo) run(ctx context.Context) error {
 
 	netrc := filepath.Join(dir, "netrc")
 	host := strings.Split(ln.Addr().String(), ":")[0]
-	if err := os.WriteFile(netrc, []byte(fmt.Sprintf("machine %s login %s password %s\n", host, demoCallerID, secret)), 0o600); err != nil {
+	if err := os.WriteFile(netrc, []byte(fmt.Sprintf("machine %s login %s password %s\n", host, demoCallerID, secret.reveal())), 0o600); err != nil {
 		return err
 	}
-	tok, err := fetchLocalToken(ctx, tokenURL, demoCallerID, secret)
+	tok, err := fetchLocalToken(ctx, tokenURL, demoCallerID, string(secret.reveal()))
 	if err != nil {
 		return fmt.Errorf("get a token from the local agent: %w", err)
 	}
@@ -236,15 +236,6 @@ func demoConfig(sb *sandbox.Sandbox, clientID, kid, digest, listen string) *conf
 		Tokens:      config.TokenSettings{MinValidity: 10 * time.Second, RefreshAhead: 60 * time.Second},
 		Clients:     []config.Client{{ID: demoCallerID, SecretSHA256: digest, SystemUsers: []string{"default"}, Scopes: []string{demoScope}}},
 	}
-}
-
-// newCallerSecret makes a 256-bit caller secret and its SHA-256 hex digest.
-func newCallerSecret() (secret, digest string) {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	secret = base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(secret))
-	return secret, hex.EncodeToString(sum[:])
 }
 
 // newDemoID returns a random client id in UUID form.

@@ -50,8 +50,11 @@ func TestKeysGenerateSignsGrantsTheSandboxAccepts(t *testing.T) {
 		Keys: []sandbox.ClientKey{{KID: jwk.KeyID, Public: jwk.Key}}}); err != nil {
 		t.Fatal(err)
 	}
-	_, digest := newCallerSecret()
-	cfg := sandboxConfig(t, sb, dir, clientID, keyDir, freeLoopbackAddr(t), digest)
+	secret, err := makeCallerSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sandboxConfig(t, sb, dir, clientID, keyDir, freeLoopbackAddr(t), secret.digest())
 
 	var got struct {
 		AccessToken string `json:"access_token"`

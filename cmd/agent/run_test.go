@@ -185,7 +185,11 @@ func startSandboxAgentConfig(t *testing.T, extraScopes ...string) (sb *sandbox.S
 		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
 		t.Fatal(err)
 	}
-	secret, digest := newCallerSecret()
+	cs, err := makeCallerSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, digest := string(cs.reveal()), cs.digest()
 	listen = freeLoopbackAddr(t)
 	return sb, sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest), secret, listen
 }
