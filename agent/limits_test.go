@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 )
 
@@ -138,102 +137,6 @@ func TestD8MethodsAndRoutes(t *testing.T) {
 	}
 	if n := a.src.count(); n != 0 {
 		t.Fatalf("token source called %d times", n)
-	}
-}
-
-// chanListener hands out the connections sent on c.
-type chanListener struct {
-	c    chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.c:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
-func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
-// TestD8ConnectionLimit: with max connections open, Accept waits until one closes.
-func TestD8ConnectionLimit(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		fl := &chanListener{c: make(chan net.Conn), done: make(chan struct{})}
-		ll := newLimitListener(fl, 2)
-		accepted := make(chan net.Conn, 3)
-		go func() {
-			for {
-				c, err := ll.Accept()
-				if err != nil {
-					return
-				}
-				accepted <- c
-			}
-		}()
-		var peers []net.Conn
-		for range 3 {
-			server, client := net.Pipe()
-			peers = append(peers, client)
-			go func() {
-				select {
-				case fl.c <- server:
-				case <-fl.done:
-				}
-			}()
-		}
-		synctest.Wait()
-		if n := len(accepted); n != 2 {
-			t.Fatalf("accepted %d connections, want 2 (the limit)", n)
-		}
-		first := <-accepted
-		_ = first.Close()
-		synctest.Wait()
-		if n := len(accepted); n != 2 {
-			t.Fatalf("after one closed: %d waiting, want 2 (the third was accepted)", n)
-		}
-		_ = ll.Close()
-		for range 2 {
-			_ = (<-accepted).Close()
-		}
-		for _, p := range peers {
-			_ = p.Close()
-		}
-	})
-}
-
-// TestD8RunBoundsConnections: Run applies MaxConns; with one connection open a second is not served
-// until the first closes.
-func TestD8RunBoundsConnections(t *testing.T) {
-	a := startAgent(t, func(o *Options) { o.MaxConns = 1 })
-	get := fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", a.port)
-	dial := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", a.port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, err := io.WriteString(c, get); err != nil {
-			t.Fatal(err)
-		}
-		return c, bufio.NewReader(c)
-	}
-	c1, r1 := dial()
-	if resp, err := http.ReadResponse(r1, nil); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("first connection: %v", err)
-	}
-	c2, r2 := dial()
-	_ = c2.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if _, err := r2.Peek(1); err == nil {
-		t.Fatal("a second connection was served while the first was open (MaxConns 1)")
-	}
-	_ = c1.Close()
-	_ = c2.SetReadDeadline(time.Time{})
-	if resp, err := http.ReadResponse(r2, nil); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("second connection after the first closed: %v", err)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 )
 
 // parseLoopback accepts only a literal loopback address with a port: 127.0.0.0/8 or ::1 (D1). Host
@@ -71,47 +70,4 @@ func portTakenError(ap netip.AddrPort, err error) error {
 		"owner with `ss -ltnp 'sport = :%d'` (Linux), `lsof -nP -iTCP:%d -sTCP:LISTEN` (macOS) or "+
 		"`netstat -abno | findstr :%d` as Administrator (Windows); stop it, or change listen in the "+
 		"config and in every caller", p, ap.Addr(), err, p, p, p)
-}
-
-// limitListener bounds concurrent connections (D8): Accept waits while max connections are open.
-type limitListener struct {
-	net.Listener
-	sem       chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-func newLimitListener(ln net.Listener, max int) *limitListener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, max), done: make(chan struct{})}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }

@@ -211,9 +211,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return err
 	}
-	srv := s.httpServer(s.handlerFor(hosts))
+	conns := newConnTable(s.maxConns)
+	srv := s.httpServer(conns.busy(s.handlerFor(hosts)))
+	srv.ConnState, srv.ConnContext = conns.track, connContext
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(newLimitListener(ln, s.maxConns)) }()
+	go func() { errc <- srv.Serve(newConnListener(ln, conns)) }()
 	s.log.Info("serving the local token endpoint", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:

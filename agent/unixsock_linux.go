@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -97,11 +98,20 @@ func (l *peerCredListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if uid, err := peerUID(c); err == nil && l.allowed[uid] {
-			return c, nil
+			return &uidConn{UnixConn: c, uid: uid}, nil
 		}
 		_ = c.Close()
 	}
 }
+
+// uidConn is a Unix socket connection with its peer's uid, so the connection limit can bound each peer
+// (D8) and the audit trail can name the OS account (D20).
+type uidConn struct {
+	*net.UnixConn
+	uid int
+}
+
+func (c *uidConn) peerID() string { return "uid:" + strconv.Itoa(c.uid) }
 
 // peerUID is the uid the kernel recorded for the peer at connect time.
 func peerUID(c *net.UnixConn) (int, error) {
