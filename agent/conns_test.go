@@ -328,4 +328,3 @@ func TestD8ConnectionFlood(t *testing.T) {
 		}
 	}
 }
-
