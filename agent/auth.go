@@ -68,37 +68,31 @@ func (s *Server) formCaller(w http.ResponseWriter, r *http.Request, rl *reqLog) 
 	return form, s.authenticate(w, r, form, rl)
 }
 
-// authenticate authenticates the caller of an /oauth2/* request (D5) behind the failure throttle (D7).
-// On failure it has written the response and returns nil. Logs name a known client id and the reason,
-// never a secret; an unknown id is not logged, as it may be a secret pasted in the wrong place.
+// authenticate authenticates the caller of an /oauth2/* request (D5). On failure it has written the
+// response and returns nil. The right secret is always verified and served: failures are throttled per
+// client id and per source (D7), which only turns further failures' 401 into 429 with Retry-After and
+// keeps the log short. Logs name a known client id and the reason, never a secret; an unknown id is not
+// logged, as it may be a secret pasted in the wrong place.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, form url.Values, rl *reqLog) *caller {
 	creds, oe := clientCredentials(r, form)
 	if oe != nil && oe.status != http.StatusUnauthorized {
 		oe.write(w)
 		return nil
 	}
+	if creds != nil && oe == nil {
+		for _, sec := range creds.secrets {
+			if c := s.callers.authenticate(creds.id, sec); c != nil {
+				rl.clientID = c.id
+				return c
+			}
+		}
+	}
 	var id string
 	if creds != nil {
 		id = creds.id
 	}
-	known := s.callers.known(id)
-	key, logID := "client:"+id, id
-	if !known {
-		key, logID = "addr:"+remoteIP(r), "(unknown)"
-	}
-	now := s.now()
-	if wait := s.throttle.wait(key, now); wait > 0 {
-		s.metrics.authFailures.WithLabelValues("throttled").Inc()
-		s.log.Warn("client authentication throttled", "client_id", logID, "remote", r.RemoteAddr,
-			"reason", "too many failures", "retry_after", wait)
-		secs := retryAfterSeconds(wait)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		writeError(w, http.StatusTooManyRequests, "temporarily_unavailable",
-			"too many failed client authentications; retry after "+strconv.FormatInt(secs, 10)+" s")
-		return nil
-	}
-	var c *caller
 	reason := "missing credentials"
+	known := s.callers.known(id)
 	switch {
 	case oe != nil:
 		reason = "malformed Authorization header"
@@ -108,23 +102,51 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, form url.V
 	default:
 		reason = "wrong secret"
 	}
-	if creds != nil {
-		for _, sec := range creds.secrets {
-			if c = s.callers.authenticate(creds.id, sec); c != nil {
-				break
-			}
-		}
+	s.failAuth(w, r, id, known, reason)
+	return nil
+}
+
+// failAuth answers a failed client authentication: 401 invalid_client, or 429 with Retry-After once the
+// client id or the source is over the failure limit (D7), and counts and logs it (rate-limited).
+func (s *Server) failAuth(w http.ResponseWriter, r *http.Request, id string, known bool, reason string) {
+	src := requestSource(r)
+	logID := id
+	keys := [2]string{"src:" + src}
+	n := 1
+	if known {
+		keys[1] = "client:" + id
+		n = 2
+	} else {
+		logID = "(unknown)"
 	}
-	if c != nil {
-		rl.clientID = c.id
-		return c
-	}
-	s.throttle.fail(key, now)
+	v := s.throttle.fail(s.now(), keys[:n]...)
 	s.metrics.authFailures.WithLabelValues(strings.ReplaceAll(strings.ToLower(reason), " ", "_")).Inc()
-	s.log.Warn("client authentication failed", "client_id", logID, "reason", reason, "remote", r.RemoteAddr)
+	if v.wait > 0 {
+		s.metrics.authFailures.WithLabelValues("throttled").Inc()
+		if v.log {
+			s.log.Warn("client authentication failures throttled", "client_id", logID, "reason", reason,
+				"source", src, "not_logged_since_last", v.suppressed, "retry_after", v.wait)
+		}
+		secs := retryAfterSeconds(v.wait)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeError(w, http.StatusTooManyRequests, "temporarily_unavailable",
+			"too many failed client authentications; retry after "+strconv.FormatInt(secs, 10)+" s")
+		return
+	}
+	if v.log {
+		s.log.Warn("client authentication failed", "client_id", logID, "reason", reason, "source", src)
+	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="systemuser-agent"`)
 	writeError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-	return nil
+}
+
+// requestSource names where a request came from as far as the transport knows: a Unix socket peer's
+// uid, else the remote IP address.
+func requestSource(r *http.Request) string {
+	if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok && tc.peer != "" {
+		return tc.peer
+	}
+	return remoteIP(r)
 }
 
 func remoteIP(r *http.Request) string {

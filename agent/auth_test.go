@@ -9,8 +9,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestD5ClientAuthentication(t *testing.T) {
@@ -82,6 +86,8 @@ func TestD11SecretRedacted(t *testing.T) {
 	}
 }
 
+// TestD7FailureThrottle: past the limit, failures for a client id get 429 with Retry-After; its right
+// secret is still served, another client is untouched, and the window passing resets the count.
 func TestD7FailureThrottle(t *testing.T) {
 	const limit = 5
 	a := startAgent(t, func(o *Options) { o.FailureLimit, o.FailureWindow = limit, time.Minute })
@@ -90,35 +96,38 @@ func TestD7FailureThrottle(t *testing.T) {
 			t.Fatalf("try %d: got %v, want 401", i, r)
 		}
 	}
-	// A is throttled now, even with its right secret; B is not.
-	r := a.tokenFor(t, idA, secretA, nil)
+	// Further failures for A are throttled; A's right secret is not, nor is B.
+	r := a.tokenFor(t, idA, "wrong-x", nil)
 	if r.status != http.StatusTooManyRequests {
 		t.Fatalf("after %d failures: got %v, want 429", limit, r)
 	}
 	if ra := r.header.Get("Retry-After"); ra != "60" {
 		t.Errorf("Retry-After = %q, want 60", ra)
 	}
+	if r := a.tokenFor(t, idA, secretA, nil); r.status != 200 {
+		t.Fatalf("the right secret after %d failures of others: got %v, want 200", limit, r)
+	}
 	if r := a.tokenFor(t, idB, secretB, nil); r.status != 200 {
 		t.Fatalf("other client: got %v, want 200", r)
 	}
-	// Unknown ids are throttled by remote address, apart from known clients.
+	// Unknown ids are throttled by source, apart from known clients' secrets.
 	for i := range limit {
 		a.tokenFor(t, "ghost-"+strconv.Itoa(i), "x", nil)
 	}
 	if r := a.tokenFor(t, "ghost-x", "x", nil); r.status != http.StatusTooManyRequests {
-		t.Fatalf("unknown ids after %d failures: got %v, want 429", limit, r)
+		t.Fatalf("unknown ids after more failures from this source: got %v, want 429", r)
 	}
 	if r := a.tokenFor(t, idB, secretB, nil); r.status != 200 {
 		t.Fatalf("known client while unknown ids are throttled: got %v, want 200", r)
 	}
-	// The window passes on the agent's clock and A is let in again.
+	// The window passes on the agent's clock: A's next failure is a plain 401 again.
 	a.clock.Advance(time.Minute)
-	if r := a.tokenFor(t, idA, secretA, nil); r.status != 200 {
-		t.Fatalf("after the window: got %v, want 200", r)
+	if r := a.tokenFor(t, idA, "wrong-y", nil); r.status != 401 {
+		t.Fatalf("after the window: got %v, want 401", r)
 	}
 	logs := a.logs.String()
 	if !strings.Contains(logs, "client_id="+idA) || !strings.Contains(logs, "reason=\"wrong secret\"") ||
-		!strings.Contains(logs, "client authentication throttled") {
+		!strings.Contains(logs, "client authentication failures throttled") {
 		t.Errorf("logs do not name the client and reason:\n%s", logs)
 	}
 	if strings.Contains(logs, "wrong-0") || strings.Contains(logs, "ghost-") || strings.Contains(logs, secretA) {
@@ -127,4 +136,82 @@ func TestD7FailureThrottle(t *testing.T) {
 	if a.src.count() != 3 {
 		t.Errorf("token source called %d times, want 3 (the successful requests)", a.src.count())
 	}
+}
+
+// TestD7OwnerNotLockedOut is the drill of issue 15: another local process fails 100 times a second in
+// the name of client A (client ids are not secret) while A asks with its right secret: A is always
+// served; the failures get 401 then 429, are counted in the metrics, and the log stays short and clean.
+func TestD7OwnerNotLockedOut(t *testing.T) {
+	a := startAgent(t, nil) // the default limit and window
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var attempts, throttled atomic.Int64
+	wg.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond) // 100 a second
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			r := a.tokenFor(t, idA, "guess-"+strconv.Itoa(i), nil)
+			attempts.Add(1)
+			switch r.status {
+			case http.StatusTooManyRequests:
+				throttled.Add(1)
+			case http.StatusUnauthorized:
+			default:
+				t.Errorf("a wrong secret got %v", r)
+			}
+		}
+	})
+	for i := range 20 {
+		time.Sleep(100 * time.Millisecond)
+		if r := a.tokenFor(t, idA, secretA, nil); r.status != http.StatusOK {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("owner request %d with the right secret after %d failures in its name: got %v, want 200",
+				i, attempts.Load(), r)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := attempts.Load(); n < 100 || throttled.Load() < n-int64(DefaultFailureLimit) {
+		t.Errorf("%d failures, %d throttled: want ≥ 100 failures, all but the first %d throttled",
+			n, throttled.Load(), DefaultFailureLimit)
+	}
+	if got := counterValue(t, a.reg, "systemuser_agent_auth_failures_total", "wrong_secret"); got != float64(attempts.Load()) {
+		t.Errorf("metric auth_failures_total{reason=wrong_secret} = %v, want %d", got, attempts.Load())
+	}
+	logs := a.logs.String()
+	lines := strings.Count(logs, "client authentication failed") + strings.Count(logs, "failures throttled")
+	if lines == 0 || lines > DefaultFailureLimit+4 {
+		t.Errorf("%d log lines for %d failures, want 1..%d (rate-limited)", lines, attempts.Load(), DefaultFailureLimit+4)
+	}
+	if strings.Contains(logs, "guess-") || strings.Contains(logs, secretA) {
+		t.Error("logs contain a presented secret")
+	}
+}
+
+// counterValue reads a counter with one label value from reg.
+func counterValue(t testing.TB, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

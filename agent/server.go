@@ -23,8 +23,9 @@ const (
 	maxBodyBytes   = 16 << 10
 	// DefaultMaxConns bounds concurrent connections per listener.
 	DefaultMaxConns = 256
-	// DefaultFailureLimit and DefaultFailureWindow are the D7 throttle: this many failed client
-	// authentications per client id in the window answer 429 until the window has passed.
+	// DefaultFailureLimit and DefaultFailureWindow are the D7 throttle: past this many failed client
+	// authentications per client id (or per source) in the window, further failures answer 429 with
+	// Retry-After instead of 401. The right secret is always served.
 	DefaultFailureLimit  = 10
 	DefaultFailureWindow = time.Minute
 	// DefaultMaxIntrospect is how many served tokens the introspection endpoint remembers.
@@ -83,8 +84,8 @@ type Options struct {
 	// Registry receives the metrics and, as a prometheus.Gatherer, is served on /metrics; nil means a
 	// private registry.
 	Registry prometheus.Registerer
-	// FailureLimit failed authentications per client id within FailureWindow answer 429 (D7);
-	// zero means DefaultFailureLimit and DefaultFailureWindow.
+	// FailureLimit failed authentications per client id or source within FailureWindow turn further
+	// failures into 429 (D7); zero means DefaultFailureLimit and DefaultFailureWindow.
 	FailureLimit  int
 	FailureWindow time.Duration
 	// Timeouts of the HTTP server; zero fields take the D8 defaults.
