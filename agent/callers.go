@@ -33,6 +33,7 @@ type caller struct {
 	systemUsers []string // allowed, by name; the first is the default
 	scopes      []string // allowed, sorted
 	kind        tokens.Kind
+	audit       callerAudit // tokens already logged for this caller (D20)
 }
 
 // callerTable holds the callers in config order.

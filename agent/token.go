@@ -68,6 +68,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rl *reqLog) 
 	}
 	s.issued.add(tok.AccessToken, c.id, issued{kind: req.Kind, scope: scope, exp: tok.Expiry,
 		systemUser: su.Name, externalRef: su.ExternalRef}, now)
+	s.auditToken(r, c, su, req, scope, tok)
 	if s.log.Enabled(r.Context(), slog.LevelDebug) { // req.String formats: only when it is logged
 		s.log.Debug("token served", "client_id", c.id, "system_user", su.Name, "request", req.String(),
 			"expires_in", tok.ExpiresIn(now))
