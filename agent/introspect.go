@@ -99,6 +99,8 @@ type introspection struct {
 	Exp           int64  `json:"exp,omitempty"`
 	SystemUserOrg string `json:"systemuser_org,omitempty"`
 	SystemUser    string `json:"system_user,omitempty"`
+	SystemUserID  string `json:"systemuser_id,omitempty"`
+	SystemID      string `json:"system_id,omitempty"`
 	ExternalRef   string `json:"external_ref,omitempty"`
 	TokenKind     string `json:"token_kind,omitempty"`
 }
@@ -121,7 +123,11 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, rl *req
 		writeJSON(w, http.StatusOK, introspection{})
 		return
 	}
+	var suID string
+	if s.suID != nil {
+		suID = s.suID(e.systemUser)
+	}
 	writeJSON(w, http.StatusOK, introspection{Active: true, Scope: e.scope, ClientID: c.id,
 		TokenType: "Bearer", Exp: e.exp.Unix(), SystemUserOrg: "0192:" + s.org, SystemUser: e.systemUser,
-		ExternalRef: e.externalRef, TokenKind: string(e.kind)})
+		SystemUserID: suID, SystemID: s.systemID, ExternalRef: e.externalRef, TokenKind: string(e.kind)})
 }

@@ -6,8 +6,23 @@ import (
 	"time"
 )
 
+// testSystemID and testSystemUserID are what onboarding learned: the system and the accepted system user
+// "default" ("second" has no id yet).
+const (
+	testSystemID     = testOrg + "_local"
+	testSystemUserID = "7b1c4e2a-5d3f-4a6b-9c8d-0e1f2a3b4c5d"
+)
+
 func TestIntrospectOwnTokensOnly(t *testing.T) {
-	a := startAgent(t, nil)
+	a := startAgent(t, func(o *Options) {
+		o.Config.System.ID = testSystemID
+		o.SystemUserID = func(name string) string {
+			if name == "default" {
+				return testSystemUserID
+			}
+			return ""
+		}
+	})
 	tokA := a.tokenFor(t, idA, secretA, nil).str("access_token")
 	tokB := a.tokenFor(t, idB, secretB, nil).str("access_token")
 	if tokA == "" || tokB == "" {
@@ -19,14 +34,18 @@ func TestIntrospectOwnTokensOnly(t *testing.T) {
 	r := introspect(idA, secretA, tokA)
 	want := map[string]any{"active": true, "client_id": idA, "scope": "test:a1 test:a2", "token_type": "Bearer",
 		"systemuser_org": "0192:" + testOrg, "system_user": "default", "token_kind": "maskinporten",
+		"systemuser_id": testSystemUserID, "system_id": testSystemID,
 		"exp": float64(a.clock.Now().Add(120 * time.Second).Unix())}
 	for k, v := range want {
 		if r.body[k] != v {
 			t.Errorf("own token: %s = %v, want %v", k, r.body[k], v)
 		}
 	}
-	if r := introspect(idB, secretB, tokB); r.body["active"] != true || r.str("external_ref") != "ext-2" {
+	if r := introspect(idB, secretB, tokB); r.body["active"] != true || r.str("external_ref") != "ext-2" ||
+		r.str("system_id") != testSystemID {
 		t.Errorf("B's own token: %v", r.body)
+	} else if _, ok := r.body["systemuser_id"]; ok {
+		t.Errorf("B's system user has no id yet, but introspection reports one: %v", r.body)
 	}
 	inactive := []struct {
 		name, id, secret, tok string

@@ -95,11 +95,17 @@ type Options struct {
 	// MaxIntrospect bounds the served tokens remembered for introspection; zero means
 	// DefaultMaxIntrospect.
 	MaxIntrospect int
+	// SystemUserID returns the Altinn id of the configured system user with the given name, or "" while
+	// none is known (request not accepted yet). Introspection reports it as systemuser_id. The caller
+	// wires it to what onboarding saved; agent reads no files. nil means no id is reported.
+	SystemUserID func(name string) string
 }
 
 // Server is the local API. Make one with New, then serve it with Run (one or more listeners).
 type Server struct {
 	org         string
+	systemID    string
+	suID        func(name string) string
 	callers     *callerTable
 	systemUsers map[string]config.SystemUser
 	src         tokens.Source
@@ -142,6 +148,8 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		org:         cfg.Organization,
+		systemID:    cfg.System.ID,
+		suID:        o.SystemUserID,
 		callers:     callers,
 		systemUsers: sus,
 		src:         o.Tokens,
