@@ -1,6 +1,7 @@
 // Package systemuseragent_test holds repository-wide checks: the import map of STYLE.md §3 (which package
-// may import which, and where each third-party dependency lives) and documentation on every package and
-// exported name. It has no non-test code.
+// may import which, and where each third-party dependency lives), documentation on every package and
+// exported name, the links and test names of the Markdown docs (docs_test.go), and the caller examples of
+// docs/callers.md run against a real agent (callers_test.go). It has no non-test code.
 package systemuseragent_test
 
 import (
