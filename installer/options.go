@@ -16,6 +16,9 @@ const DefaultName = "systemuser-agent"
 const (
 	// DefaultUnitDir is where the unit file goes.
 	DefaultUnitDir = "/etc/systemd/system"
+	// VendorUnitDir is where a distribution package (the .deb and .rpm) puts its unit; a unit in
+	// DefaultUnitDir overrides it.
+	VendorUnitDir = "/usr/lib/systemd/system"
 	// DefaultStateDir is the service's state directory (StateDirectory=systemuser-agent).
 	DefaultStateDir = "/var/lib/systemuser-agent"
 	// ConfigCredential is the credential name under which systemd hands the config file to the

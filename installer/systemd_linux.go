@@ -15,11 +15,14 @@ import (
 // installing: it hard-codes /etc/systemd/system, refuses to rewrite an existing unit, and is picked only
 // when systemd is PID 1 (elsewhere kardianos would write a SysV script instead).
 type systemdBackend struct {
-	o         Options
-	unitPath  string
-	root      string      // --root prefix for systemctl; "" is the live system
-	systemctl string      // the systemctl binary
-	booted    func() bool // whether systemd is PID 1 (sd_booted)
+	o        Options
+	unitPath string
+	// vendorPath is the unit a distribution package ships (/usr/lib/systemd/system/<name>.service under
+	// the root); the unit at unitPath, written by install, overrides it, as systemd's own lookup does.
+	vendorPath string
+	root       string      // --root prefix for systemctl; "" is the live system
+	systemctl  string      // the systemctl binary
+	booted     func() bool // whether systemd is PID 1 (sd_booted)
 }
 
 func newBackend(o Options, _ Runner) (backend, error) {
@@ -28,11 +31,12 @@ func newBackend(o Options, _ Runner) (backend, error) {
 	}
 	root, _ := unitRoot(o.UnitDir)
 	return &systemdBackend{
-		o:         o,
-		unitPath:  filepath.Join(o.UnitDir, o.Name+".service"),
-		root:      root,
-		systemctl: "systemctl",
-		booted:    sdBooted,
+		o:          o,
+		unitPath:   filepath.Join(o.UnitDir, o.Name+".service"),
+		vendorPath: filepath.Join(root, VendorUnitDir, o.Name+".service"),
+		root:       root,
+		systemctl:  "systemctl",
+		booted:     sdBooted,
 	}, nil
 }
 
@@ -43,6 +47,18 @@ func sdBooted() bool {
 }
 
 func (s *systemdBackend) unit() string { return s.o.Name + ".service" }
+
+// definition is the unit file systemd uses: the one install wrote, else the package's, else "".
+func (s *systemdBackend) definition() (string, error) {
+	for _, p := range []string{s.unitPath, s.vendorPath} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("read the unit %s: %w", p, err)
+		}
+	}
+	return "", nil
+}
 
 func (s *systemdBackend) managerRunning() error {
 	if !s.booted() {
@@ -99,6 +115,9 @@ func (s *systemdBackend) install() error {
 
 func (s *systemdBackend) uninstall() error {
 	if _, err := os.Stat(s.unitPath); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(s.vendorPath); err == nil {
+			return fmt.Errorf("%w by \"agent service install\": the unit %s comes from the systemuser-agent package; remove the package instead (apt-get remove systemuser-agent), or stop and disable it with systemctl", ErrNotInstalled, s.vendorPath)
+		}
 		return fmt.Errorf("%w: %s does not exist", ErrNotInstalled, s.unitPath)
 	}
 	live := s.managerRunning() == nil
@@ -126,7 +145,9 @@ func (s *systemdBackend) control(verb string) error {
 	if err := s.managerRunning(); err != nil {
 		return fmt.Errorf("%s the service: %w", verb, err)
 	}
-	if _, err := os.Stat(s.unitPath); errors.Is(err, os.ErrNotExist) {
+	if def, err := s.definition(); err != nil {
+		return fmt.Errorf("%s the service: %w", verb, err)
+	} else if def == "" {
 		return fmt.Errorf("%s the service: %w: run \"agent service install\" first", verb, ErrNotInstalled)
 	}
 	if _, err := s.systemctlCmd(verb, s.unit()); err != nil {
@@ -141,13 +162,15 @@ func (s *systemdBackend) restart() error { return s.control("restart") }
 
 func (s *systemdBackend) status() (Status, error) {
 	st := Status{Platform: "linux-systemd", Definition: s.unitPath, State: StateUnknown}
-	if _, err := os.Stat(s.unitPath); errors.Is(err, os.ErrNotExist) {
+	def, err := s.definition()
+	if err != nil {
+		return st, err
+	}
+	if def == "" {
 		st.State = StateNotInstalled
 		return st, nil
-	} else if err != nil {
-		return st, fmt.Errorf("read the unit %s: %w", s.unitPath, err)
 	}
-	st.Installed = true
+	st.Definition, st.Installed = def, true
 	// is-enabled works offline; it exits non-zero for "disabled", which is an answer, not a failure.
 	enabled, _ := s.systemctlCmd("is-enabled", s.unit())
 	st.Enabled = enabled == "enabled"

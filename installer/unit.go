@@ -16,6 +16,11 @@ Description={{.Description}}
 Documentation=https://github.com/systemuser-agent/systemuser-agent
 After=network-online.target
 Wants=network-online.target
+# No restart storm: a service that fails to start (config or key missing, port taken) is retried every
+# RestartSec at most StartLimitBurst times within StartLimitIntervalSec, then left failed;
+# "agent doctor" says why, "systemctl reset-failed" and "systemctl start" try again.
+StartLimitIntervalSec=120
+StartLimitBurst=5
 {{- if .ListenPort}}
 # Serves tokens on loopback port {{.ListenPort}} (listen: in the config).
 {{- end}}

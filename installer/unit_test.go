@@ -86,7 +86,7 @@ func TestUnitHardeningDirectives(t *testing.T) {
 		"RestrictSUIDSGID=yes", "LockPersonality=yes", "MemoryDenyWriteExecute=yes",
 		"SystemCallArchitectures=native", "SystemCallFilter=@system-service",
 		"SystemCallFilter=~@privileged @resources", "KeyringMode=private", "RemoveIPC=yes", "LimitCORE=0",
-		"Restart=on-failure", "RestartSec=5s", "Type=simple",
+		"Restart=on-failure", "RestartSec=5s", "Type=simple", "StartLimitIntervalSec=120", "StartLimitBurst=5",
 	}
 	for _, tc := range unitCases() {
 		t.Run(tc.name, func(t *testing.T) {
