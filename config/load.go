@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -46,7 +47,7 @@ func (e *DecodeError) Error() string {
 func Load(path string) (*Config, error) {
 	data, err := readBounded(path)
 	if err != nil {
-		return nil, fmt.Errorf("read configuration %s: %w; check the path given with --config, or run `agent setup` to create it", path, err)
+		return nil, readError(path, err)
 	}
 	c, err := Parse(data, path)
 	if c != nil {
@@ -54,6 +55,28 @@ func Load(path string) (*Config, error) {
 	}
 	return c, err
 }
+
+// readError says why the config at path could not be read and what to do: create a missing one, run as
+// root or administrator for one only its owner reads.
+func readError(path string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("read configuration %s: %w; check the path given with --config, or run `agent setup` to create it", path, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("read configuration %s: %w; the file is there, but only its owner may read it "+
+			"(it names who may get tokens): %s", path, err, asAdmin)
+	default:
+		return fmt.Errorf("read configuration %s: %w", path, err)
+	}
+}
+
+// asAdmin says how to run a command that reads the root-only config.
+var asAdmin = func() string {
+	if runtime.GOOS == "windows" {
+		return "run the command from an elevated prompt (Run as administrator)"
+	}
+	return "run the command as root (sudo agent ...)"
+}()
 
 // readBounded reads at most maxFileSize bytes of path and refuses larger files.
 func readBounded(path string) ([]byte, error) {

@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -210,5 +212,20 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("huge file: %v", err)
+	}
+}
+
+// TestReadErrorPointsTheRightWay: a missing config points at setup, an unreadable one at root or
+// administrator (it exists; setup would not help).
+func TestReadErrorPointsTheRightWay(t *testing.T) {
+	p := "/etc/systemuser-agent/config.yaml"
+	missing := readError(p, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist})
+	if !strings.Contains(missing.Error(), "agent setup") || !errors.Is(missing, fs.ErrNotExist) {
+		t.Errorf("missing: %v", missing)
+	}
+	denied := readError(p, &fs.PathError{Op: "open", Path: p, Err: syscall.EACCES})
+	if strings.Contains(denied.Error(), "agent setup") || !strings.Contains(denied.Error(), asAdmin) ||
+		!errors.Is(denied, fs.ErrPermission) {
+		t.Errorf("permission denied: %v", denied)
 	}
 }

@@ -20,6 +20,14 @@ func (r *run) goos() string {
 	return runtime.GOOS
 }
 
+// asAdminFix says how to run doctor where it can read the root-only config and the key.
+var asAdminFix = func() string {
+	if runtime.GOOS == "windows" {
+		return "run `agent doctor` from an elevated prompt (Run as administrator)"
+	}
+	return "run `agent doctor` as root (sudo)"
+}()
+
 // checkConfig loads the config as the service does. A config with invalid values is still used for
 // the checks that follow, so one run shows every problem.
 func (r *run) checkConfig() {
@@ -33,6 +41,10 @@ func (r *run) checkConfig() {
 	case errors.Is(err, fs.ErrNotExist):
 		r.add(Finding{Check: CheckConfig, Severity: SevError, Message: "there is no config file at " + path,
 			Fix: "run `agent setup` to create it, or point --config at it"})
+	case errors.Is(err, fs.ErrPermission):
+		r.add(Finding{Check: CheckConfig, Severity: SevError, Message: "the config " + path +
+			" is there, but this account may not read it (only its owner may: it names who may get tokens)",
+			Fix: asAdminFix})
 	case cfg != nil:
 		r.cfg = cfg
 		r.add(Finding{Check: CheckConfig, Severity: SevError, Message: "the config " + path + " has invalid values:\n" + err.Error(),

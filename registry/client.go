@@ -11,6 +11,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,7 @@ type call struct {
 	path   string     // below the base URL, segments already escaped
 	query  url.Values // optional
 	scope  string     // the scope the endpoint needs (named in the 403 hint)
+	org    string     // the organisation the call is for (vendor or party), when known
 	body   any        // JSON body or nil
 	out    any        // decode target for a 2xx body, or nil
 }
@@ -173,7 +175,11 @@ func (c *Client) do(ctx context.Context, cl call) (int, error) {
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		data = bytes.ReplaceAll(data, []byte(tok.AccessToken), []byte("[redacted]"))
-		return resp.StatusCode, parseProblem(cl.op, cl.scope, resp.StatusCode, data)
+		pe := parseProblem(cl.op, cl.scope, resp.StatusCode, data)
+		if pe.Status == http.StatusForbidden {
+			pe.Org, pe.TokenOrg = cl.org, consumerOrg(tok.AccessToken)
+		}
+		return resp.StatusCode, pe
 	}
 	if cl.out != nil {
 		if len(bytes.TrimSpace(data)) == 0 {
@@ -185,6 +191,37 @@ func (c *Client) do(ctx context.Context, cl call) (int, error) {
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// consumerOrg is the organisation number in the token's consumer claim (the organisation that owns the
+// Maskinporten client), read without verifying the token: it only picks a hint. "" when unreadable.
+func consumerOrg(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Consumer struct {
+			ID string `json:"ID"`
+		} `json:"consumer"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return strings.TrimPrefix(claims.Consumer.ID, "0192:")
+}
+
+// orgOf is the organisation number a system id starts with ("<orgno>_<name>"), or "".
+func orgOf(systemID string) string {
+	org, _, ok := strings.Cut(systemID, "_")
+	if !ok || len(org) != 9 {
+		return ""
+	}
+	return org
 }
 
 // seg escapes one path segment.

@@ -49,6 +49,9 @@ type ProblemError struct {
 	TraceID string
 	// Scope is the scope the endpoint needs; a 403 with no code means the token lacks it.
 	Scope string
+	// Org is the organisation a refused (403) call was for, and TokenOrg the organisation that owns the
+	// Maskinporten client (the token's consumer); when they differ, that is the cause. Empty when unknown.
+	Org, TokenOrg string
 }
 
 // ValidationError is one entry of validationErrors.
@@ -183,6 +186,10 @@ func (e *ProblemError) Hint() string {
 	switch {
 	case e.Status == 401:
 		return "Altinn did not accept the organisation's Maskinporten token (missing, expired, from another environment's Maskinporten, or without a usable consumer): check the endpoints for this environment, the clock, and maskinporten.client_id"
+	case e.Status == 403 && e.Org != "" && e.TokenOrg != "" && e.Org != e.TokenOrg:
+		return "the Maskinporten client (maskinporten.client_id) belongs to organisation " + e.TokenOrg +
+			", not to " + e.Org + " (the config's organization): use " + e.Org + "'s own Maskinporten client, " +
+			"or set organization to " + e.TokenOrg + " if that is the organisation"
 	case e.Status == 403 && e.Scope != "":
 		return "the token lacks scope " + e.Scope + " (Digdir must grant it to the organisation, then add it to the Maskinporten client), or the system belongs to another organisation than the token's"
 	case e.Status == 403:

@@ -22,7 +22,7 @@ func (c *Client) CreateRequest(ctx context.Context, r CreateRequest) (*Request, 
 		return nil, false, err
 	}
 	var out Request
-	status, err := c.do(ctx, call{op: "create system user request for " + describe(r.SystemID, r.ExternalRef),
+	status, err := c.do(ctx, call{op: "create system user request for " + describe(r.SystemID, r.ExternalRef), org: r.PartyOrgNo,
 		method: "POST", path: "systemuser/request/vendor", scope: ScopeRequestWrite, body: r, out: &out})
 	if err != nil {
 		return nil, false, err
@@ -52,7 +52,7 @@ func (c *Client) GetRequestByExternalRef(ctx context.Context, systemID, orgNo, e
 		ref = orgNo
 	}
 	var out Request
-	_, err := c.do(ctx, call{op: "look up system user request for " + describe(systemID, externalRef), method: "GET",
+	_, err := c.do(ctx, call{op: "look up system user request for " + describe(systemID, externalRef), org: orgOf(systemID), method: "GET",
 		path:  "systemuser/request/vendor/byexternalref/" + seg(systemID) + "/" + seg(orgNo) + "/" + seg(ref),
 		scope: ScopeRequestRead, out: &out})
 	if err != nil {
@@ -83,7 +83,7 @@ func (c *Client) SystemUserByQuery(ctx context.Context, systemID, orgNo, externa
 		q.Set("external-ref", externalRef)
 	}
 	var out SystemUser
-	_, err := c.do(ctx, call{op: "look up system user for " + describe(systemID, externalRef), method: "GET",
+	_, err := c.do(ctx, call{op: "look up system user for " + describe(systemID, externalRef), org: orgOf(systemID), method: "GET",
 		path: "systemuser/vendor/byquery", query: q, scope: ScopeRequestWrite, out: &out})
 	if err != nil {
 		return nil, err

@@ -212,3 +212,29 @@ func TestSandboxErrors(t *testing.T) {
 		t.Errorf("deleted system: %v", err)
 	}
 }
+
+// TestSandboxForbiddenForeignClient: registering a system for an organisation that does not own the
+// Maskinporten client is refused (403) and the message says that first, not a missing scope.
+func TestSandboxForbiddenForeignClient(t *testing.T) {
+	c, _ := sandboxClient(t, nil)
+	const other = "310000001"
+	sys := sbSystem()
+	sys.ID, sys.VendorOrg = other+"_sap-local", other
+	_, err := c.EnsureSystem(context.Background(), sys)
+	var pe *ProblemError
+	if !errors.As(err, &pe) || pe.Status != http.StatusForbidden {
+		t.Fatalf("EnsureSystem for another organisation: %v, want a 403 ProblemError", err)
+	}
+	want := "belongs to organisation " + sbOrg + ", not to " + other
+	if h := pe.Hint(); !strings.HasPrefix(h, "the Maskinporten client (maskinporten.client_id) "+want) {
+		t.Errorf("hint %q does not start with the ownership (%q)", h, want)
+	}
+	if strings.Contains(err.Error(), "lacks scope") {
+		t.Errorf("the message blames a scope: %v", err)
+	}
+	// The organisation's own system still gets the scope hint on a real 403 for scope.
+	own := &ProblemError{Status: 403, Scope: ScopeSystemRegisterWrite, Org: sbOrg, TokenOrg: sbOrg}
+	if !strings.Contains(own.Hint(), "lacks scope") {
+		t.Errorf("same organisation: hint %q should name the scope", own.Hint())
+	}
+}

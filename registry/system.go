@@ -37,7 +37,7 @@ type EnsureResult struct {
 // GetSystem reads the system (deleted ones too, with IsDeleted set). An unknown id is ErrNotFound.
 func (c *Client) GetSystem(ctx context.Context, id string) (*System, error) {
 	var r systemReply
-	_, err := c.do(ctx, call{op: "read system " + id, method: "GET", path: "systemregister/vendor/" + seg(id),
+	_, err := c.do(ctx, call{op: "read system " + id, org: orgOf(id), method: "GET", path: "systemregister/vendor/" + seg(id),
 		scope: ScopeSystemRegisterWrite, out: &r})
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func (c *Client) EnsureSystem(ctx context.Context, s System) (EnsureResult, erro
 	live, err := c.GetSystem(ctx, s.ID)
 	if notFound(err) {
 		var internalID string
-		_, err = c.do(ctx, call{op: "register system " + s.ID, method: "POST", path: "systemregister/vendor",
+		_, err = c.do(ctx, call{op: "register system " + s.ID, org: orgOf(s.ID), method: "POST", path: "systemregister/vendor",
 			scope: ScopeSystemRegisterWrite, body: body(s), out: &internalID})
 		if err == nil {
 			return EnsureResult{Outcome: Created, InternalID: internalID}, nil
@@ -89,7 +89,7 @@ func (c *Client) EnsureSystem(ctx context.Context, s System) (EnsureResult, erro
 	if len(changed) == 0 {
 		return EnsureResult{Outcome: Unchanged}, nil
 	}
-	_, err = c.do(ctx, call{op: "update system " + s.ID, method: "PUT", path: "systemregister/vendor/" + seg(s.ID),
+	_, err = c.do(ctx, call{op: "update system " + s.ID, org: orgOf(s.ID), method: "PUT", path: "systemregister/vendor/" + seg(s.ID),
 		scope: ScopeSystemRegisterWrite, body: body(s)})
 	if err != nil {
 		return EnsureResult{}, err
