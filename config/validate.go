@@ -155,6 +155,9 @@ func (c *Config) checkMaskinporten(p *problems) {
 		p.add("maskinporten.client_id", "is required: the client id of the organisation's Maskinporten client (shown in Samarbeidsportalen)")
 	case hasSpace(m.ClientID):
 		p.add("maskinporten.client_id", "contains whitespace; copy the client id exactly as Samarbeidsportalen shows it")
+	case !clientIDRE.MatchString(m.ClientID):
+		p.add("maskinporten.client_id", "%q is not a client id: Samarbeidsportalen shows a UUID such as "+
+			"0b3c2f4e-7a1d-4c55-9e0a-2f6d8b1c9e47 (letters, digits, '-', '_' and '.' only)", m.ClientID)
 	}
 	switch m.Key.Backend {
 	case BackendKeyring, BackendSystemdCreds:

@@ -97,6 +97,7 @@ func TestValidateRules(t *testing.T) {
 		{"organization prefix", "organization", func(c *Config) { c.Organization = "0192:314250052" }},
 		{"client_id missing", "maskinporten.client_id", func(c *Config) { c.Maskinporten.ClientID = "" }},
 		{"client_id space", "maskinporten.client_id", func(c *Config) { c.Maskinporten.ClientID = "a b" }},
+		{"client_id not an id", "maskinporten.client_id", func(c *Config) { c.Maskinporten.ClientID = "?" }},
 		{"backend unknown", "maskinporten.key.backend", func(c *Config) { c.Maskinporten.Key.Backend = "vault" }},
 		{"backend file outside sandbox", "maskinporten.key.backend", func(c *Config) { c.Maskinporten.Key.Backend = BackendFile; c.Maskinporten.Key.Path = "/k.pem" }},
 		{"backend memory in production", "maskinporten.key.backend", func(c *Config) { c.Environment = EnvProduction; c.Maskinporten.Key.Backend = BackendMemory }},
