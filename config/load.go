@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -80,7 +79,7 @@ var asAdmin = func() string {
 
 // readBounded reads at most maxFileSize bytes of path and refuses larger files.
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRead(path)
 	if err != nil {
 		return nil, err
 	}

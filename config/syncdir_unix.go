@@ -34,3 +34,9 @@ func giveToDirOwner(path, dir string) error {
 	}
 	return os.Chown(path, int(st.Uid), int(st.Gid))
 }
+
+// replaceFile renames tmp over path (atomic on POSIX, even while readers hold path open).
+func replaceFile(tmp, path string) error { return os.Rename(tmp, path) }
+
+// openRead opens path for reading.
+func openRead(path string) (*os.File, error) { return os.Open(path) }
