@@ -15,10 +15,13 @@ const handoverRequired = false
 
 // ListenHandover exists on Windows only, where the service's Credential Manager vault can be written by
 // the service alone. Elsewhere it returns an error; ServeHandover itself works with any net.Listener.
-func ListenHandover() (net.Listener, error) {
+func ListenHandover() (net.Listener, error) { return ListenHandoverAt(HandoverEndpoint{}) }
+
+// ListenHandoverAt is ListenHandover for a named endpoint; Windows only.
+func ListenHandoverAt(HandoverEndpoint) (net.Listener, error) {
 	return nil, errors.New("keystore: the key hand-over pipe exists on Windows only: on Linux the CLI writes systemd credentials directly")
 }
 
-func dialHandover(context.Context) (net.Conn, error) {
+func dialHandover(context.Context, HandoverEndpoint) (net.Conn, error) {
 	return nil, fmt.Errorf("keystore: the key hand-over pipe exists on Windows only: %w", ErrUnavailable)
 }

@@ -7,29 +7,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
 )
 
-// serveTest runs ServeHandover for backend on a Unix socket (standing in for the Windows pipe) and
-// returns a Remote connected to it, and the server's debug log.
+// serveTest runs ServeHandover for backend on the hand-over transport (the Windows pipe on Windows, a
+// Unix socket standing in for it elsewhere) and returns a Remote connected to it, and the server's
+// debug log.
 func serveTest(t testing.TB, backend Store) (*Remote, *testlog.Buffer) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "suak") // short: Unix socket paths are limited to ~100 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "keys.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, dial := listenHandoverTest(t)
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -41,10 +30,7 @@ func serveTest(t testing.TB, backend Store) (*Remote, *testlog.Buffer) {
 			t.Errorf("ServeHandover: %v", err)
 		}
 	})
-	var d net.Dialer
-	return NewRemote(backend.Backend(), func(ctx context.Context) (net.Conn, error) {
-		return d.DialContext(ctx, "unix", sock)
-	}), logs
+	return NewRemote(backend.Backend(), dial), logs
 }
 
 func TestRemoteConformance(t *testing.T) {
@@ -52,6 +38,7 @@ func TestRemoteConformance(t *testing.T) {
 		testStore(t, func(t *testing.T) Store { r, _ := serveTest(t, NewMemory()); return r })
 	})
 	t.Run("file behind the service", func(t *testing.T) {
+		skipFileBackendOnWindows(t)
 		testStore(t, func(t *testing.T) Store {
 			f, err := Open(Options{Backend: BackendFile, Dir: t.TempDir(), AllowFile: true})
 			if err != nil {

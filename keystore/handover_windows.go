@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -18,48 +19,61 @@ import (
 // handoverRequired: on Windows the CLI must not write its own (the admin's) vault; see doc.go.
 const handoverRequired = true
 
-// ServiceAccount is the Windows account the service runs as (security.md §5); the CLI sends keys only to
-// a pipe server running as this account or as LocalSystem.
-const ServiceAccount = `NT SERVICE\systemuser-agent`
+// pipeSDDL owns the pipe by the service account and admits SYSTEM, elevated Administrators and the
+// service account (to create further instances), denying network logons. Both %s are the service
+// account's SID; the CLI checks the owner before sending anything.
+const pipeSDDL = "O:%sD:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;%s)"
 
-// pipeSDDL admits SYSTEM, elevated Administrators and the service's own account (to create further pipe
-// instances), and denies network logons. %s is the service account's SID.
-const pipeSDDL = "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;%s)"
+// ListenHandover creates the key hand-over pipe at the default endpoint; see ListenHandoverAt.
+func ListenHandover() (net.Listener, error) { return ListenHandoverAt(HandoverEndpoint{}) }
 
-// ListenHandover creates the key hand-over pipe (HandoverPipeName) for ServeHandover. It fails if the
-// pipe already exists (another process squatting it, or a second service instance).
-func ListenHandover() (net.Listener, error) {
+// ListenHandoverAt creates the key hand-over pipe ep.Pipe for ServeHandover, owned by this process's
+// account, which must be ep.Account (else the CLI would refuse it, so this fails at once and says so).
+// It fails if the pipe already exists (another process squatting it, or a second service instance).
+func ListenHandoverAt(ep HandoverEndpoint) (net.Listener, error) {
+	ep = ep.withDefaults()
 	self, err := currentUserSID()
 	if err != nil {
-		return nil, fmt.Errorf("keystore: key hand-over pipe: %w", err)
+		return nil, fmt.Errorf("keystore: key hand-over pipe: this process's account: %w", err)
 	}
-	sd, err := windows.SecurityDescriptorFromString(fmt.Sprintf(pipeSDDL, self.String()))
+	want, err := accountSID(ep.Account)
+	if err != nil {
+		return nil, err
+	}
+	if !self.Equals(want) {
+		return nil, fmt.Errorf("keystore: key hand-over pipe: this process runs as %s, but the service account is %s (%s): the CLI would refuse this pipe; run the service as that account (agent service install) or name this one", self, ep.Account, want)
+	}
+	sd, err := windows.SecurityDescriptorFromString(fmt.Sprintf(pipeSDDL, self, self))
 	if err != nil {
 		return nil, fmt.Errorf("keystore: key hand-over pipe: bad security descriptor: %w", err)
 	}
-	l := &pipeListener{sa: &windows.SecurityAttributes{SecurityDescriptor: sd}}
+	l := &pipeListener{name: ep.Pipe, sa: &windows.SecurityAttributes{SecurityDescriptor: sd}, next: windows.InvalidHandle}
 	l.sa.Length = uint32(unsafe.Sizeof(*l.sa))
 	h, err := l.create(true)
 	if err != nil {
-		return nil, fmt.Errorf("keystore: create the key hand-over pipe %s: %w (is another agent already running?)", HandoverPipeName, err)
+		return nil, fmt.Errorf("keystore: create the key hand-over pipe %s: %w (is another agent already running, or another program holding the name?)", ep.Pipe, err)
 	}
 	l.next = h
 	return l, nil
 }
 
+// pipeListener is a net.Listener over instances of one named pipe. Instances are overlapped, so a
+// blocked Accept is woken by Close (CancelIoEx) and connections support deadlines.
 type pipeListener struct {
-	sa     *windows.SecurityAttributes
-	mu     sync.Mutex
-	next   windows.Handle
-	closed bool
+	name      string
+	sa        *windows.SecurityAttributes
+	mu        sync.Mutex
+	next      windows.Handle // the instance waiting for a client, or InvalidHandle
+	accepting bool           // Accept is waiting on next: it, not Close, closes next
+	closed    bool
 }
 
 func (l *pipeListener) create(first bool) (windows.Handle, error) {
-	name, err := windows.UTF16PtrFromString(HandoverPipeName)
+	name, err := windows.UTF16PtrFromString(l.name)
 	if err != nil {
 		return windows.InvalidHandle, err
 	}
-	flags := uint32(windows.PIPE_ACCESS_DUPLEX)
+	flags := uint32(windows.PIPE_ACCESS_DUPLEX | windows.FILE_FLAG_OVERLAPPED)
 	if first {
 		flags |= windows.FILE_FLAG_FIRST_PIPE_INSTANCE
 	}
@@ -68,80 +82,132 @@ func (l *pipeListener) create(first bool) (windows.Handle, error) {
 		windows.PIPE_UNLIMITED_INSTANCES, 64<<10, 64<<10, 0, l.sa)
 }
 
-// Accept waits for a client on the pending pipe instance, then prepares the next one.
+// Accept waits for a client on the pending instance, then prepares the next one. A client that came
+// and went before the wait (ERROR_NO_DATA) is not an error: the instance is reset and waits again.
 func (l *pipeListener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	h := l.next
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
-		return nil, net.ErrClosed
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return nil, net.ErrClosed
+		}
+		if l.next == windows.InvalidHandle {
+			h, err := l.create(false)
+			if err != nil {
+				l.mu.Unlock()
+				return nil, fmt.Errorf("keystore: key hand-over pipe %s: new instance: %w", l.name, err)
+			}
+			l.next = h
+		}
+		h := l.next
+		l.accepting = true
+		l.mu.Unlock()
+
+		err := connectPipe(h)
+
+		l.mu.Lock()
+		l.accepting = false
+		if l.closed {
+			l.next = windows.InvalidHandle
+			l.mu.Unlock()
+			windows.CloseHandle(h)
+			return nil, net.ErrClosed
+		}
+		switch {
+		case err == nil:
+			l.next = windows.InvalidHandle
+			if n, err := l.create(false); err == nil {
+				l.next = n
+			} // else the next Accept creates it, or says why it cannot
+			l.mu.Unlock()
+			return pipeConn{os.NewFile(uintptr(h), l.name)}, nil
+		case errors.Is(err, windows.ERROR_NO_DATA):
+			_ = windows.DisconnectNamedPipe(h)
+			l.mu.Unlock()
+		default:
+			l.next = windows.InvalidHandle
+			l.mu.Unlock()
+			windows.CloseHandle(h)
+			return nil, fmt.Errorf("keystore: key hand-over pipe %s: %w", l.name, err)
+		}
 	}
-	err := windows.ConnectNamedPipe(h, nil)
-	if err != nil && !errors.Is(err, windows.ERROR_PIPE_CONNECTED) {
-		return nil, fmt.Errorf("keystore: key hand-over pipe: %w", err)
+}
+
+// connectPipe waits for a client on the overlapped instance h; CancelIoEx(h) ends the wait.
+func connectPipe(h windows.Handle) error {
+	ev, err := windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		return err
 	}
+	defer windows.CloseHandle(ev)
+	ov := windows.Overlapped{HEvent: ev}
+	err = windows.ConnectNamedPipe(h, &ov)
+	switch {
+	case err == nil, errors.Is(err, windows.ERROR_PIPE_CONNECTED):
+		return nil
+	case errors.Is(err, windows.ERROR_IO_PENDING):
+		var n uint32
+		return windows.GetOverlappedResult(h, &ov, &n, true)
+	}
+	return err
+}
+
+// Close stops Accept. The pending instance is closed exactly once: here when no Accept waits on it,
+// else by that Accept, which CancelIoEx wakes.
+func (l *pipeListener) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		windows.CloseHandle(h)
-		return nil, net.ErrClosed
-	}
-	next, err := l.create(false)
-	if err != nil {
-		windows.CloseHandle(h)
-		return nil, fmt.Errorf("keystore: key hand-over pipe: next instance: %w", err)
-	}
-	l.next = next
-	return pipeConn{os.NewFile(uintptr(h), HandoverPipeName)}, nil
-}
-
-// Close stops Accept: it marks the listener closed and connects once to wake a blocked ConnectNamedPipe.
-func (l *pipeListener) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
 	h := l.next
-	l.mu.Unlock()
-	if c, err := openPipe(); err == nil {
-		windows.CloseHandle(c)
+	if h == windows.InvalidHandle {
+		return nil
 	}
+	if l.accepting {
+		if err := windows.CancelIoEx(h, nil); err != nil && !errors.Is(err, windows.ERROR_NOT_FOUND) {
+			return fmt.Errorf("keystore: stop waiting on %s: %w", l.name, err)
+		}
+		return nil
+	}
+	l.next = windows.InvalidHandle
 	return windows.CloseHandle(h)
 }
 
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+func (l *pipeListener) Addr() net.Addr { return pipeAddr(l.name) }
 
-// pipeConn is a connected pipe instance as a net.Conn (deadlines are not supported on synchronous pipes;
-// ServeHandover's context still bounds the exchange).
+// pipeConn is a connected pipe instance as a net.Conn; the handle is overlapped, so os.File supports
+// deadlines on it.
 type pipeConn struct{ *os.File }
 
-func (pipeConn) LocalAddr() net.Addr  { return pipeAddr{} }
-func (pipeConn) RemoteAddr() net.Addr { return pipeAddr{} }
+func (c pipeConn) LocalAddr() net.Addr  { return pipeAddr(c.Name()) }
+func (c pipeConn) RemoteAddr() net.Addr { return pipeAddr(c.Name()) }
 
-type pipeAddr struct{}
+type pipeAddr string
 
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return HandoverPipeName }
+func (pipeAddr) Network() string  { return "pipe" }
+func (a pipeAddr) String() string { return string(a) }
 
-func openPipe() (windows.Handle, error) {
-	name, err := windows.UTF16PtrFromString(HandoverPipeName)
+func openPipe(pipe string) (windows.Handle, error) {
+	name, err := windows.UTF16PtrFromString(pipe)
 	if err != nil {
 		return windows.InvalidHandle, err
 	}
 	return windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil, windows.OPEN_EXISTING,
-		windows.SECURITY_SQOS_PRESENT|windows.SECURITY_IDENTIFICATION, 0)
+		windows.FILE_FLAG_OVERLAPPED|windows.SECURITY_SQOS_PRESENT|windows.SECURITY_IDENTIFICATION, 0)
 }
 
-// dialHandover connects to the service's pipe and checks that the process serving it runs as the service
-// account (or LocalSystem) before anything is sent: a squatter gets nothing.
-func dialHandover(ctx context.Context) (net.Conn, error) {
+// dialHandover connects to the service's pipe and checks that both the pipe's owner and the process
+// serving it are the service account before anything is sent: a squatter gets nothing.
+func dialHandover(ctx context.Context, ep HandoverEndpoint) (net.Conn, error) {
+	want, err := accountSID(ep.Account)
+	if err != nil {
+		return nil, err
+	}
 	var h windows.Handle
-	var err error
 	for range 20 { // a busy pipe frees within milliseconds; bounded
-		if h, err = openPipe(); !errors.Is(err, windows.ERROR_PIPE_BUSY) {
+		if h, err = openPipe(ep.Pipe); !errors.Is(err, windows.ERROR_PIPE_BUSY) {
 			break
 		}
 		select {
@@ -152,47 +218,84 @@ func dialHandover(ctx context.Context) (net.Conn, error) {
 	}
 	switch {
 	case errors.Is(err, windows.ERROR_FILE_NOT_FOUND):
-		return nil, fmt.Errorf("keystore: the systemuser-agent service is not running (no %s): keys on Windows are stored by the service in its own Credential Manager vault; start it (agent service start) and retry: %w", HandoverPipeName, ErrUnavailable)
+		return nil, fmt.Errorf("keystore: the systemuser-agent service is not running (no %s): keys on Windows are stored by the service in its own Credential Manager vault; start it (agent service start) and retry: %w", ep.Pipe, ErrUnavailable)
 	case errors.Is(err, windows.ERROR_ACCESS_DENIED):
-		return nil, fmt.Errorf("keystore: access to %s denied: run this command from an elevated (Run as administrator) prompt on the machine itself: %w", HandoverPipeName, ErrUnavailable)
+		return nil, fmt.Errorf("keystore: access to %s denied: run this command from an elevated (Run as administrator) prompt on the machine itself: %w", ep.Pipe, ErrUnavailable)
 	case err != nil:
-		return nil, fmt.Errorf("keystore: open %s: %w", HandoverPipeName, err)
+		return nil, fmt.Errorf("keystore: open %s: %w", ep.Pipe, err)
 	}
-	if err := checkPipeServer(h); err != nil {
+	if err := checkPipeServer(h, ep, want); err != nil {
 		windows.CloseHandle(h)
 		return nil, err
 	}
-	return pipeConn{os.NewFile(uintptr(h), HandoverPipeName)}, nil
+	return pipeConn{os.NewFile(uintptr(h), ep.Pipe)}, nil
 }
 
-// checkPipeServer verifies the account of the process at the other end of pipe h.
-func checkPipeServer(h windows.Handle) error {
+// checkPipeServer verifies that pipe h is owned by, and served by a process running as, the service
+// account want. Either failing means another program may hold the name.
+func checkPipeServer(h windows.Handle, ep HandoverEndpoint, want *windows.SID) error {
+	refuse := func(what string, got *windows.SID) error {
+		return fmt.Errorf("keystore: %s %s is %s, not the service account %s (%s): another program may be holding the pipe's name; nothing was sent. Stop that program and restart the service (agent service restart)", what, ep.Pipe, got, ep.Account, want)
+	}
+	sd, err := windows.GetSecurityInfo(h, windows.SE_KERNEL_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+	if err != nil {
+		return fmt.Errorf("keystore: read the owner of %s: %w; nothing was sent", ep.Pipe, err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil || owner == nil {
+		return fmt.Errorf("keystore: read the owner of %s: %v; nothing was sent", ep.Pipe, err)
+	}
+	if !owner.Equals(want) {
+		return refuse("the owner of", owner)
+	}
 	var pid uint32
 	if err := windows.GetNamedPipeServerProcessId(h, &pid); err != nil {
-		return fmt.Errorf("keystore: identify the key pipe's server: %w", err)
+		return fmt.Errorf("keystore: identify the process serving %s: %w; nothing was sent", ep.Pipe, err)
 	}
+	user, err := processUser(pid)
+	if err != nil {
+		return fmt.Errorf("keystore: identify the process serving %s (pid %d): %w; nothing was sent", ep.Pipe, pid, err)
+	}
+	if !user.Equals(want) {
+		return refuse(fmt.Sprintf("the account of pid %d serving", pid), user)
+	}
+	return nil
+}
+
+// processUser is the account process pid runs as.
+func processUser(pid uint32) (*windows.SID, error) {
 	p, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
 	if err != nil {
-		return fmt.Errorf("keystore: identify the key pipe's server (pid %d): %w", pid, err)
+		return nil, err
 	}
 	defer windows.CloseHandle(p)
 	var tok windows.Token
 	if err := windows.OpenProcessToken(p, windows.TOKEN_QUERY, &tok); err != nil {
-		return fmt.Errorf("keystore: identify the key pipe's server (pid %d): %w", pid, err)
+		return nil, err
 	}
 	defer tok.Close()
 	u, err := tok.GetTokenUser()
 	if err != nil {
-		return fmt.Errorf("keystore: identify the key pipe's server (pid %d): %w", pid, err)
+		return nil, err
 	}
-	svc, _, _, err := windows.LookupSID("", ServiceAccount)
-	if err == nil && u.User.Sid.Equals(svc) {
-		return nil
+	return u.User.Sid.Copy()
+}
+
+// accountSID resolves an account name or SID string; a name that does not resolve is an error, never a
+// reason to skip the check.
+func accountSID(account string) (*windows.SID, error) {
+	if strings.HasPrefix(strings.ToUpper(account), "S-1-") {
+		sid, err := windows.StringToSid(account)
+		if err != nil {
+			return nil, fmt.Errorf("keystore: service account SID %q: %w", account, err)
+		}
+		return sid, nil
 	}
-	if u.User.Sid.IsWellKnown(windows.WinLocalSystemSid) {
-		return nil
+	sid, _, _, err := windows.LookupSID("", account)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: look up the service account %q: %w; install the service first (agent service install), or name the account or its SID", account, err)
 	}
-	return fmt.Errorf("keystore: the process serving %s (pid %d, account %s) is not the systemuser-agent service: nothing was sent; stop that process and restart the service", HandoverPipeName, pid, u.User.Sid.String())
+	return sid, nil
 }
 
 func currentUserSID() (*windows.SID, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -99,12 +100,16 @@ func TestSecretScannerFindsKeys(t *testing.T) {
 	k := rsaTestKey(t, 2048)
 	forms := secretForms(t, k)
 	dir := t.TempDir()
-	s, err := Open(Options{Backend: BackendFile, Dir: filepath.Join(dir, "file-backend"), AllowFile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put(context.Background(), "k", k); err != nil {
-		t.Fatal(err)
+	files := []string{"pkcs1.pem", "key.der", "entry.txt", "key.jwk"}
+	if runtime.GOOS != "windows" { // Windows refuses the file backend (TestOpen)
+		s, err := Open(Options{Backend: BackendFile, Dir: filepath.Join(dir, "file-backend"), AllowFile: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(context.Background(), "k", k); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, "file-backend/k.pem")
 	}
 	blob, err := keyringBlob(k)
 	if err != nil {
@@ -122,10 +127,10 @@ func TestSecretScannerFindsKeys(t *testing.T) {
 		}
 	}
 	hits, n := findSecrets(dir, forms)
-	if n != 5 {
-		t.Fatalf("read %d files, want 5", n)
+	if n != len(files) {
+		t.Fatalf("read %d files, want %d", n, len(files))
 	}
-	for _, want := range append([]string{"file-backend/k.pem"}, "pkcs1.pem", "key.der", "entry.txt", "key.jwk") {
+	for _, want := range files {
 		found := false
 		for _, h := range hits {
 			if strings.Contains(h, want+" (") {

@@ -1,7 +1,9 @@
 package keystore
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"runtime"
 )
 
@@ -34,6 +36,9 @@ type Options struct {
 	// service (the admin's CLI) goes through the service's hand-over pipe, so keys land in the service
 	// account's vault, not the admin's (doc.go). Elsewhere it changes nothing.
 	InService bool
+	// Handover names the Windows hand-over pipe and the service account that must serve it; zero for the
+	// defaults. Unused elsewhere.
+	Handover HandoverEndpoint
 }
 
 // Open returns the backend o names.
@@ -41,7 +46,8 @@ func Open(o Options) (Store, error) {
 	switch o.Backend {
 	case BackendKeyring:
 		if handoverRequired && !o.InService {
-			return NewRemote(BackendKeyring, dialHandover), nil
+			ep := o.Handover.withDefaults()
+			return NewRemote(BackendKeyring, func(ctx context.Context) (net.Conn, error) { return dialHandover(ctx, ep) }), nil
 		}
 		return newKeyring(o.Service), nil
 	case BackendSystemdCreds:
