@@ -44,13 +44,16 @@
 // InService false returns a Remote store that talks to the running service over a named pipe, and the
 // service performs every operation in its own vault:
 //
-//  1. The service (agent run, Options.InService true) calls ListenHandover and ServeHandover with its
-//     keyring store. The pipe HandoverPipeName has a protected DACL: SYSTEM, elevated Administrators and
-//     the service's own account (to create further instances), deny network logons; it is created with
-//     FILE_FLAG_FIRST_PIPE_INSTANCE and PIPE_REJECT_REMOTE_CLIENTS, so a second creator fails.
-//  2. The CLI (elevated) opens the pipe and, before sending anything, checks with
-//     GetNamedPipeServerProcessId and the process token that the server runs as NT SERVICE\systemuser-agent
-//     or LocalSystem: a process squatting the pipe name gets nothing.
+//  1. The service (agent run, Options.InService true) calls ListenHandoverAt and ServeHandover with its
+//     keyring store. The pipe (HandoverEndpoint.Pipe, default HandoverPipeName) is owned by the service
+//     account and has a protected DACL: SYSTEM, elevated Administrators and the service's own account
+//     (to create further instances), deny network logons; it is created with
+//     FILE_FLAG_FIRST_PIPE_INSTANCE and PIPE_REJECT_REMOTE_CLIENTS, so a second creator fails. The
+//     service refuses to open it when it does not run as HandoverEndpoint.Account.
+//  2. The CLI (elevated) opens the pipe and, before sending anything, checks that the pipe's owner and the
+//     account of the serving process (GetNamedPipeServerProcessId, process token) are both the service
+//     account (HandoverEndpoint.Account, the one the installer gave the service): a process squatting
+//     the pipe name gets nothing. An account that does not resolve is an error, not a skipped check.
 //  3. One request per connection, one frame each way (handover.go): "SUAK", version, a JSON header
 //     without secrets ({op, name, bits, to}), and a binary payload — the only place key material travels,
 //     wiped after use. Operations: generate (the service makes the key: nothing secret crosses), put
@@ -63,10 +66,11 @@
 //
 // The pipe is not under \\.\pipe\ProtectedPrefix\Administrators\ as security.md D10 suggests: only
 // members of Administrators may create pipes there, and the virtual service account is not one. The
-// server-identity check in step 2 defeats squatting instead, as the prefix would. Everything except the
-// pipe itself (framing, server, client, verification) is tested on Linux over a Unix socket
-// (handover_test.go runs the conformance suite through it); the pipe code compiles for Windows and is
-// covered by the manual test plan (security.md §6).
+// server-identity check in step 2 defeats squatting instead, as the prefix would. The framing, server,
+// client and verification are tested on Linux over a Unix socket, and the same tests run over the real
+// pipe in the wine lane (scripts/wine-lane), with the refusal of a pipe served by another account;
+// what wine cannot show (a squatter really running as another account, DACL enforcement) is in
+// docs/windows-test-plan.md.
 //
 // # Secrets in memory (D12)
 //
