@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/tokens"
@@ -26,30 +27,49 @@ func (clientSecret) LogValue() slog.Value         { return slog.StringValue("[re
 func (clientSecret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 func (s clientSecret) digest() [sha256.Size]byte  { return sha256.Sum256(s.b) }
 
-// caller is one configured local caller and its allowlists (D6).
+// caller is one configured local caller and its allowlists (D6), with what the hot path needs made
+// once at start.
 type caller struct {
 	id          string
+	idBytes     []byte // id, for constant-time compares without a conversion per request
 	digest      [sha256.Size]byte
-	systemUsers []string // allowed, by name; the first is the default
-	scopes      []string // allowed, sorted
+	systemUsers []string            // allowed, by name; the first is the default
+	allowedSU   map[string]struct{} // systemUsers as a set: one lookup per request however many there are
+	scopes      []string            // allowed, sorted
 	kind        tokens.Kind
 	audit       callerAudit // tokens already logged for this caller (D20)
+	// defaultScopes is, per allowed system user, the scopes a request without scope gets: sorted, the
+	// normalised tokens.Request scopes, shared by every such request (nothing writes into them).
+	defaultScopes map[string][]string
+	// defaultReply is, per allowed system user, the reply to a request without scope, serialised once
+	// per token (see servedReply); lastReply is the one to the caller's last request that named scopes.
+	defaultReply map[string]*atomic.Pointer[servedReply]
+	lastReply    atomic.Pointer[servedReply]
+}
+
+// replySlot is where the serialised reply to a request for system user su with (explicit) or without
+// scopes is kept.
+func (c *caller) replySlot(su string, explicit bool) *atomic.Pointer[servedReply] {
+	if p := c.defaultReply[su]; p != nil && !explicit {
+		return p
+	}
+	return &c.lastReply
 }
 
 // callerTable holds the callers in config order.
 type callerTable struct {
 	list []*caller
-	ids  map[string]bool
+	ids  map[string]*caller
 }
 
 // authenticate returns the caller with this id and secret, or nil. It compares the digest of the
 // presented secret with every caller's digest in constant time, whether or not the id is known, so
 // timing tells neither which ids exist nor how much of a secret matched.
-func (t *callerTable) authenticate(id string, secret clientSecret) *caller {
+func (t *callerTable) authenticate(id []byte, secret clientSecret) *caller {
 	d := secret.digest()
 	var found *caller
 	for _, c := range t.list {
-		idOK := subtle.ConstantTimeCompare([]byte(id), []byte(c.id))
+		idOK := subtle.ConstantTimeCompare(id, c.idBytes)
 		secretOK := subtle.ConstantTimeCompare(d[:], c.digest[:])
 		if idOK&secretOK == 1 {
 			found = c
@@ -58,7 +78,8 @@ func (t *callerTable) authenticate(id string, secret clientSecret) *caller {
 	return found
 }
 
-func (t *callerTable) known(id string) bool { return t.ids[id] }
+// byID is the configured caller with this id, or nil; it says nothing about the secret.
+func (t *callerTable) byID(id []byte) *caller { return t.ids[string(id)] }
 
 func buildSystemUsers(list []config.SystemUser) (map[string]config.SystemUser, error) {
 	m := make(map[string]config.SystemUser, len(list))
@@ -77,7 +98,7 @@ func buildSystemUsers(list []config.SystemUser) (map[string]config.SystemUser, e
 }
 
 func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*callerTable, error) {
-	t := &callerTable{ids: make(map[string]bool, len(list))}
+	t := &callerTable{ids: make(map[string]*caller, len(list))}
 	for i, c := range list {
 		field := fmt.Sprintf("clients[%d]", i)
 		if c.ID == "" || strings.ContainsAny(c.ID, ": \t\r\n") || !printable(c.ID) {
@@ -85,7 +106,7 @@ func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*call
 				"spaces or colons (it is the OAuth2 client_id)", field, c.ID)
 		}
 		field = fmt.Sprintf("clients[%d] (%s)", i, c.ID)
-		if t.ids[c.ID] {
+		if t.ids[c.ID] != nil {
 			return nil, fmt.Errorf("agent: config field %s.id is used twice; client ids must be unique", field)
 		}
 		raw, err := hex.DecodeString(c.SecretSHA256)
@@ -117,11 +138,25 @@ func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*call
 		}
 		scopes := slices.Clone(c.Scopes)
 		slices.Sort(scopes)
-		cl := &caller{id: c.ID, systemUsers: slices.Clone(c.SystemUsers), scopes: slices.Compact(scopes),
-			kind: kind}
+		cl := &caller{id: c.ID, idBytes: []byte(c.ID),
+			systemUsers: slices.Clone(c.SystemUsers), scopes: slices.Compact(scopes), kind: kind,
+			allowedSU: map[string]struct{}{}, defaultScopes: map[string][]string{},
+			defaultReply: map[string]*atomic.Pointer[servedReply]{}}
+		for _, name := range cl.systemUsers {
+			cl.allowedSU[name] = struct{}{}
+			cl.defaultReply[name] = new(atomic.Pointer[servedReply])
+			su := sus[name]
+			var def []string
+			for _, s := range cl.scopes {
+				if len(su.Scopes) == 0 || slices.Contains(su.Scopes, s) {
+					def = append(def, s)
+				}
+			}
+			cl.defaultScopes[name] = slices.Clip(def)
+		}
 		copy(cl.digest[:], raw)
 		t.list = append(t.list, cl)
-		t.ids[c.ID] = true
+		t.ids[c.ID] = cl
 	}
 	return t, nil
 }
@@ -136,40 +171,37 @@ func printable(s string) bool {
 }
 
 // systemUser picks the system user named in the request, or the caller's default (D6).
-func (c *caller) systemUser(name string, sus map[string]config.SystemUser) (config.SystemUser, *oauthError) {
-	if name == "" {
+func (c *caller) systemUser(name []byte, sus map[string]config.SystemUser) (config.SystemUser, *oauthError) {
+	if len(name) == 0 {
 		return sus[c.systemUsers[0]], nil
 	}
-	if !slices.Contains(c.systemUsers, name) {
-		return config.SystemUser{}, badRequest("invalid_request",
-			"system_user "+fmt.Sprintf("%q", trimForLog(name))+" is not allowed for this client")
+	if _, ok := c.allowedSU[string(name)]; ok {
+		return sus[string(name)], nil
 	}
-	return sus[name], nil
+	return config.SystemUser{}, badRequest("invalid_request",
+		"system_user "+fmt.Sprintf("%q", trimForLog(string(name)))+" is not allowed for this client")
 }
 
 // grantScopes checks the requested scopes (space-separated; empty means the default) against the
 // caller's allowlist and the system user's scopes (when it lists any). The default is every caller
-// scope the system user allows (D6).
-func (c *caller) grantScopes(requested string, su config.SystemUser) ([]string, *oauthError) {
-	allowedBySU := func(s string) bool { return len(su.Scopes) == 0 || slices.Contains(su.Scopes, s) }
-	asked := strings.Fields(requested)
+// scope the system user allows (D6). The result is sorted and without repeats (a normalised
+// tokens.Request's scopes) and must not be written into: the default is shared.
+func (c *caller) grantScopes(requested []byte, su config.SystemUser) ([]string, *oauthError) {
+	asked := strings.Fields(string(requested))
 	if len(asked) == 0 {
-		for _, s := range c.scopes {
-			if allowedBySU(s) {
-				asked = append(asked, s)
-			}
-		}
-		if len(asked) == 0 {
+		def := c.defaultScopes[su.Name]
+		if len(def) == 0 {
 			return nil, badRequest("invalid_scope", "none of this client's scopes is allowed for system user "+
 				fmt.Sprintf("%q", su.Name))
 		}
-		return asked, nil
+		return def, nil
 	}
 	for _, s := range asked {
-		if _, ok := slices.BinarySearch(c.scopes, s); !ok || !allowedBySU(s) {
+		if _, ok := slices.BinarySearch(c.scopes, s); !ok || (len(su.Scopes) != 0 && !slices.Contains(su.Scopes, s)) {
 			return nil, badRequest("invalid_scope", fmt.Sprintf("scope %q is not allowed for this client",
 				trimForLog(s)))
 		}
 	}
-	return asked, nil
+	slices.Sort(asked)
+	return slices.Compact(asked), nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,16 +16,23 @@ import (
 type route struct {
 	name   string // the path, or "other"; a fixed set, safe as a metric label
 	method string // the only method allowed
-	serve  func(s *Server, w http.ResponseWriter, r *http.Request, rl *reqLog)
+	serve  func(s *Server, w http.ResponseWriter, r *http.Request, q *request)
+	index  int // of the route's request counters (metrics.requestCounter)
 }
 
 var routes = map[string]route{
-	"/oauth2/token":      {"/oauth2/token", http.MethodPost, (*Server).serveToken},
-	"/oauth2/introspect": {"/oauth2/introspect", http.MethodPost, (*Server).serveIntrospect},
-	"/healthz":           {"/healthz", http.MethodGet, (*Server).serveHealth},
-	"/readyz":            {"/readyz", http.MethodGet, (*Server).serveReady},
-	"/metrics":           {"/metrics", http.MethodGet, (*Server).serveMetrics},
+	"/oauth2/token":      {"/oauth2/token", http.MethodPost, (*Server).serveToken, 1},
+	"/oauth2/introspect": {"/oauth2/introspect", http.MethodPost, (*Server).serveIntrospect, 2},
+	"/healthz":           {"/healthz", http.MethodGet, (*Server).serveHealth, 3},
+	"/readyz":            {"/readyz", http.MethodGet, (*Server).serveReady, 4},
+	"/metrics":           {"/metrics", http.MethodGet, (*Server).serveMetrics, 5},
 }
+
+// otherRoute is any path that is not an endpoint.
+var otherRoute = route{name: "other", index: 0}
+
+// numRoutes is how many route indexes there are, otherRoute's included.
+const numRoutes = 6
 
 // proxyHeaders mark a request relayed by a proxy (D4). Forwarded, Via and X-Forwarded-For/-Host are the
 // design's list; X-Forwarded-Proto and X-Real-Ip are refused too, as no direct caller sends them.
@@ -35,6 +43,70 @@ var proxyHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-
 type reqLog struct {
 	clientID string // set once the caller is authenticated
 }
+
+// request is the state of one request to the API, made in one allocation: the status writer, the log
+// fields, the body bound, the token wait bound, the parsed form and the presented credentials. The
+// form and credentials are views into a pooled scratch, wiped and returned when the request ends.
+// It is not recycled itself: the token source may keep the wait bound (a context) beyond the request.
+type request struct {
+	sw    statusWriter
+	log   reqLog
+	body  bodyLimit
+	wait  waitBound
+	form  oauthForm
+	creds credentials
+	start time.Time // the request's reading of the real clock
+	now   time.Time // token time at start: start itself, or Options.Now's reading when a clock is injected
+	sc    *scratch  // from scratchPool on first use
+}
+
+// scratch is the request's scratch, taken from the pool on first use.
+func (q *request) scratch() *scratch {
+	if q.sc == nil {
+		q.sc = getScratch()
+	}
+	return q.sc
+}
+
+// release wipes and returns the scratch and forgets the views into it.
+func (q *request) release() {
+	if q.sc != nil {
+		q.form, q.creds = oauthForm{}, credentials{}
+		q.sc.release()
+		q.sc = nil
+	}
+}
+
+// bodyLimit is http.MaxBytesReader kept inside the request's state (D8): reads past n bytes fail with
+// *http.MaxBytesError.
+type bodyLimit struct {
+	r   io.ReadCloser
+	n   int64 // bytes left
+	err error
+}
+
+func (l *bodyLimit) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if int64(len(p))-1 > l.n { // one byte more than is left tells whether the body goes past the limit
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	if int64(n) <= l.n {
+		l.n -= int64(n)
+		l.err = err
+		return n, err
+	}
+	n, l.n = int(l.n), 0
+	l.err = &http.MaxBytesError{Limit: maxBodyBytes}
+	return n, l.err
+}
+
+func (l *bodyLimit) Close() error { return l.r.Close() }
 
 // statusWriter remembers the status for logs and metrics.
 type statusWriter struct {
@@ -150,15 +222,16 @@ var hygieneHeaders = []struct {
 // the route and its method, and only then the endpoint.
 func (s *Server) handlerFor(hosts hostAllowlist) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		q := &request{start: time.Now()}
+		q.now = s.clock(q.start)
 		setHygiene(w.Header())
-		sw := &statusWriter{ResponseWriter: w}
+		q.sw.ResponseWriter = w
+		sw := &q.sw
 		rt, known := routes[r.URL.Path]
 		if !known {
-			rt.name = "other"
+			rt = otherRoute
 		}
-		rl := &reqLog{}
-		defer s.finish(sw, r, rt.name, rl, start)
+		defer s.finish(r, rt, q)
 		if defence, reason := refusal(hosts, r); defence != "" {
 			s.metrics.refused.WithLabelValues(defence).Inc()
 			s.log.Info("request refused", "defence", defence, "reason", reason, "method", r.Method,
@@ -166,7 +239,8 @@ func (s *Server) handlerFor(hosts hostAllowlist) http.Handler {
 			writeError(sw, http.StatusForbidden, "access_denied", reason)
 			return
 		}
-		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		q.body = bodyLimit{r: r.Body, n: maxBodyBytes}
+		r.Body = &q.body
 		switch {
 		case !known:
 			writeError(sw, http.StatusNotFound, "not_found", "no such endpoint")
@@ -174,19 +248,21 @@ func (s *Server) handlerFor(hosts hostAllowlist) http.Handler {
 			sw.Header().Set("Allow", rt.method)
 			writeError(sw, http.StatusMethodNotAllowed, "invalid_request", rt.name+" accepts only "+rt.method)
 		default:
-			rt.serve(s, sw, r, rl)
+			rt.serve(s, sw, r, q)
 		}
 	})
 }
 
 // finish recovers a panic without logging its value, counts the request and logs one line at debug.
 // The line names method, route, status, client and duration; never headers, bodies or tokens.
-func (s *Server) finish(sw *statusWriter, r *http.Request, route string, rl *reqLog, start time.Time) {
+func (s *Server) finish(r *http.Request, rt route, q *request) {
+	defer q.release()
+	sw := &q.sw
 	if v := recover(); v != nil {
 		if v == http.ErrAbortHandler {
 			panic(v)
 		}
-		s.log.Error("request handler panicked; answered 500", "route", route, "panic_type", fmt.Sprintf("%T", v))
+		s.log.Error("request handler panicked; answered 500", "route", rt.name, "panic_type", fmt.Sprintf("%T", v))
 		if sw.status == 0 {
 			writeError(sw, http.StatusInternalServerError, "server_error", "internal error")
 		}
@@ -194,9 +270,9 @@ func (s *Server) finish(sw *statusWriter, r *http.Request, route string, rl *req
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+	s.metrics.requestCounter(rt, sw.status).Inc()
 	if s.log.Enabled(r.Context(), slog.LevelDebug) { // building the arguments allocates: only when logged
-		s.log.Debug("request", "method", r.Method, "route", route, "status", sw.status, "client_id", rl.clientID,
-			"duration", time.Since(start))
+		s.log.Debug("request", "method", r.Method, "route", rt.name, "status", sw.status, "client_id", q.log.clientID,
+			"duration", time.Since(q.start))
 	}
 }

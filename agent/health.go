@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +18,29 @@ type metrics struct {
 	authFailures   *prometheus.CounterVec // by reason
 	upstreamErrors *prometheus.CounterVec // by class: temporary, permanent, expired
 	refused        *prometheus.CounterVec // requests refused before routing, by defence (D2, D3, D4)
+
+	// bound are the requests counters of each route and usual status code, bound on first use so that
+	// counting a request looks up no labels (and series appear only once counted, as before).
+	bound [numRoutes][len(boundCodes)]atomic.Pointer[prometheus.Counter]
+}
+
+// boundCodes are the status codes whose request counters are bound; others are looked up by label.
+var boundCodes = [...]int{200, 400, 401, 403, 404, 405, 413, 429, 500, 502, 503}
+
+// requestCounter is the requests counter of route rt and status code.
+func (m *metrics) requestCounter(rt route, code int) prometheus.Counter {
+	for i, c := range boundCodes {
+		if c != code {
+			continue
+		}
+		if p := m.bound[rt.index][i].Load(); p != nil {
+			return *p
+		}
+		ctr := m.requests.WithLabelValues(rt.name, strconv.Itoa(code))
+		m.bound[rt.index][i].Store(&ctr)
+		return ctr
+	}
+	return m.requests.WithLabelValues(rt.name, strconv.Itoa(code))
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -26,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"route", "code"}),
 		tokenSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "systemuser_agent_token_source_seconds",
-			Help:    "Time the token source (cache or upstream) took per token request.",
+			Help:    "Time from the start of a token request until the token source (cache or upstream) answered.",
 			Buckets: []float64{.0001, .001, .005, .025, .1, .25, 1, 2.5, 5, 10, 30},
 		}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -57,12 +82,12 @@ type status struct {
 }
 
 // serveHealth is GET /healthz: the process is up.
-func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request, _ *reqLog) {
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request, _ *request) {
 	writeJSON(w, http.StatusOK, status{Status: "ok"})
 }
 
 // serveReady is GET /readyz: Options.Ready passes (bounded to 5 s), else 503 with its reason.
-func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, _ *reqLog) {
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, _ *request) {
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
@@ -75,6 +100,6 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, _ *reqLog) {
 }
 
 // serveMetrics is GET /metrics in the Prometheus text format.
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *reqLog) {
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *request) {
 	promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/tokens"
@@ -12,7 +13,6 @@ import (
 
 // issued is what the agent remembers of a token it served: never the token itself, only its SHA-256.
 type issued struct {
-	callers     []string // client ids it was served to (the cache may share a token between callers)
 	kind        tokens.Kind
 	scope       string
 	exp         time.Time
@@ -20,62 +20,62 @@ type issued struct {
 	externalRef string
 }
 
-// issuedStore maps SHA-256(token) to what was served, bounded to max entries.
+// issuedRecord is the store's entry of one token.
+type issuedRecord struct {
+	issued
+	callers []string // client ids it was served to (the cache may share a token between callers), under mu
+	// dropped is set when the record leaves the store, so that a caller's serialised reply (servedReply)
+	// that refers to it records the token again when it is next served.
+	dropped atomic.Bool
+}
+
+// issuedStore maps SHA-256(token) to what was served, bounded to max entries. A token served to the
+// same caller again is not recorded again: the caller's servedReply remembers its record, so a cached
+// token is hashed once per caller, not on every request.
 type issuedStore struct {
 	mu  sync.Mutex
 	max int
-	m   map[[sha256.Size]byte]*issued
-	// recent is, per caller, the last token recorded for it with its digest, so that a cached token
-	// served again and again is hashed once, not on every request (hashing a 1 KiB token cost more than
-	// a cache hit). It refers to the same string the token cache holds and is replaced by the caller's
-	// next token; callers are the configured ones, so it stays small.
-	recent map[string]recentToken
-}
-
-// recentToken is a caller's last recorded token and its digest.
-type recentToken struct {
-	token string
-	key   [sha256.Size]byte
+	m   map[[sha256.Size]byte]*issuedRecord
 }
 
 func newIssuedStore(max int) *issuedStore {
-	return &issuedStore{max: max, m: make(map[[sha256.Size]byte]*issued), recent: map[string]recentToken{}}
+	return &issuedStore{max: max, m: make(map[[sha256.Size]byte]*issuedRecord)}
 }
 
-// add records that token was served to callerID. When full it drops expired entries, then the one
-// expiring first.
-func (st *issuedStore) add(token, callerID string, info issued, now time.Time) {
+// add records that token was served to callerID and returns its record. When full it drops expired
+// entries, then the one expiring first.
+func (st *issuedStore) add(token, callerID string, info issued, now time.Time) *issuedRecord {
+	k := sha256.Sum256([]byte(token))
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if rt, ok := st.recent[callerID]; ok && rt.token == token { // same string: compared in O(1)
-		if e, ok := st.m[rt.key]; ok && slices.Contains(e.callers, callerID) {
-			return
-		}
-	}
-	k := sha256.Sum256([]byte(token))
-	st.recent[callerID] = recentToken{token: token, key: k}
 	if e, ok := st.m[k]; ok {
 		if !slices.Contains(e.callers, callerID) {
 			e.callers = append(e.callers, callerID)
 		}
-		return
+		return e
 	}
 	if len(st.m) >= st.max {
 		var first [sha256.Size]byte
 		var firstExp time.Time
 		for key, e := range st.m {
 			if !e.exp.After(now) {
-				delete(st.m, key)
+				st.drop(key, e)
 			} else if firstExp.IsZero() || e.exp.Before(firstExp) {
 				first, firstExp = key, e.exp
 			}
 		}
 		if len(st.m) >= st.max {
-			delete(st.m, first)
+			st.drop(first, st.m[first])
 		}
 	}
-	info.callers = []string{callerID}
-	st.m[k] = &info
+	e := &issuedRecord{issued: info, callers: []string{callerID}}
+	st.m[k] = e
+	return e
+}
+
+func (st *issuedStore) drop(k [sha256.Size]byte, e *issuedRecord) {
+	e.dropped.Store(true)
+	delete(st.m, k)
 }
 
 // lookup returns what was served if token went to callerID and has not expired at now.
@@ -87,7 +87,7 @@ func (st *issuedStore) lookup(token, callerID string, now time.Time) (issued, bo
 	if !ok || !slices.Contains(e.callers, callerID) || !e.exp.After(now) {
 		return issued{}, false
 	}
-	return *e, true
+	return e.issued, true
 }
 
 // introspection is the RFC 7662 response. Inactive tokens get only {"active": false}.
@@ -107,17 +107,17 @@ type introspection struct {
 
 // serveIntrospect is POST /oauth2/introspect (RFC 7662) for the caller's own tokens: a token served to
 // another caller, expired or unknown is {"active": false}.
-func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, rl *reqLog) {
-	form, c := s.formCaller(w, r, rl)
+func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, q *request) {
+	c := s.formCaller(w, r, q)
 	if c == nil {
 		return
 	}
-	tok := form.Get("token")
+	tok := string(q.form.get(fieldToken))
 	if tok == "" {
 		badRequest("invalid_request", "token is missing").write(w)
 		return
 	}
-	now := s.now()
+	now := q.now
 	e, ok := s.issued.lookup(tok, c.id, now)
 	if !ok {
 		writeJSON(w, http.StatusOK, introspection{})

@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 )
@@ -50,41 +49,31 @@ func retryAfterSeconds(d time.Duration) int64 {
 	return s
 }
 
-// readForm reads an /oauth2/* request body (D8): form-encoded only, no query string (secrets never go in
-// URLs), at most maxBodyBytes (else 413), and no parameter twice (RFC 6749 §3.2).
-func readForm(r *http.Request) (url.Values, *oauthError) {
+// readForm reads an /oauth2/* request body (D8) into sc and parses it into f: form-encoded only, no
+// query string (secrets never go in URLs), at most maxBodyBytes (else 413), and no parameter twice (RFC
+// 6749 §3.2). It allocates nothing for the usual short form.
+func readForm(r *http.Request, sc *scratch, f *oauthForm) *oauthError {
 	if r.URL.RawQuery != "" {
-		return nil, badRequest("invalid_request", "parameters go in the form body, never in the URL")
+		return badRequest("invalid_request", "parameters go in the form body, never in the URL")
 	}
-	if ct := r.Header.Get("Content-Type"); ct != formType { // the exact type needs no parsing
-		mt, _, err := mime.ParseMediaType(ct)
+	if ct := r.Header["Content-Type"]; len(ct) == 0 || ct[0] != formType { // the exact type needs no parsing
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != formType {
-			return nil, badRequest("invalid_request", "the body must be application/x-www-form-urlencoded")
+			return badRequest("invalid_request", "the body must be application/x-www-form-urlencoded")
 		}
 	}
 	if r.ContentLength > maxBodyBytes {
-		return nil, tooLarge()
+		return tooLarge()
 	}
-	// The body is read and parsed here rather than by r.ParseForm, which also builds r.Form, a merged
-	// copy of the form: two maps per request on the hot path, and nothing reads r.Form.
-	var buf [512]byte
-	body, err := readAllInto(buf[:0], r.Body)
+	body, err := readAllInto(sc.bodyA[:0], r.Body)
+	sc.body = body
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, tooLarge()
+			return tooLarge()
 		}
-		return nil, badRequest("invalid_request", "the form body cannot be read")
+		return badRequest("invalid_request", "the form body cannot be read")
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, badRequest("invalid_request", "the form body cannot be parsed")
-	}
-	for k, v := range form {
-		if len(v) != 1 {
-			return nil, badRequest("invalid_request", "parameter "+strconv.Quote(trimForLog(k))+" is repeated")
-		}
-	}
-	return form, nil
+	return parseForm(body, f)
 }
 
 // formType is the only request body type of /oauth2/*.

@@ -111,6 +111,7 @@ type Server struct {
 	src         tokens.Source
 	log         *slog.Logger
 	now         func() time.Time
+	realClock   bool // now is time.Now: a request's one reading of the clock serves as token time too
 	ready       func(ctx context.Context) error
 	throttle    *throttle
 	issued      *issuedStore
@@ -164,7 +165,7 @@ func New(o Options) (*Server, error) {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if s.now == nil {
-		s.now = time.Now
+		s.now, s.realClock = time.Now, true
 	}
 	if s.maxConns <= 0 {
 		s.maxConns = DefaultMaxConns
@@ -262,6 +263,14 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// clock is token time for a reading t of the real clock: t itself, unless a clock was injected.
+func (s *Server) clock(t time.Time) time.Time {
+	if s.realClock {
+		return t
+	}
+	return s.now()
 }
 
 func isOrgNumber(s string) bool {

@@ -1,10 +1,10 @@
 package agent
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/tokens"
@@ -24,12 +24,12 @@ type tokenResponse struct {
 // Errors: a system_user the caller may not use is invalid_request (the request names something it
 // must not, and RFC 6749 has no closer code); a scope outside the caller's (or the system user's)
 // list is invalid_scope; both are answered before any upstream call.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rl *reqLog) {
-	form, c := s.formCaller(w, r, rl)
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q *request) {
+	c := s.formCaller(w, r, q)
 	if c == nil {
 		return
 	}
-	switch gt := form.Get("grant_type"); gt {
+	switch gt := q.form.get(fieldGrantType); string(gt) {
 	case "client_credentials":
 	case "":
 		badRequest("invalid_request", "grant_type is missing; use client_credentials").write(w)
@@ -38,23 +38,24 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rl *reqLog) 
 		badRequest("unsupported_grant_type", "only client_credentials is supported").write(w)
 		return
 	}
-	su, oe := c.systemUser(form.Get("system_user"), s.systemUsers)
+	su, oe := c.systemUser(q.form.get(fieldSystemUser), s.systemUsers)
 	if oe != nil {
 		oe.write(w)
 		return
 	}
-	scopes, oe := c.grantScopes(form.Get("scope"), su)
+	scopes, oe := c.grantScopes(q.form.get(fieldScope), su)
 	if oe != nil {
 		oe.write(w)
 		return
 	}
-	req := tokens.Request{Scopes: scopes, Org: s.org, ExternalRef: su.ExternalRef, Kind: c.kind}.Normalize()
-	start := time.Now()
-	wait := newWaitBound(r.Context(), s.timeouts.Token)
-	tok, err := s.src.Token(wait, req)
-	wait.stop()
-	s.metrics.tokenSeconds.Observe(time.Since(start).Seconds())
-	now := s.now()
+	// scopes are sorted and without repeats: the request is normalised as it is.
+	req := tokens.Request{Scopes: scopes, Org: s.org, ExternalRef: su.ExternalRef, Kind: c.kind}
+	q.wait.init(r.Context(), q.start.Add(s.timeouts.Token))
+	tok, err := s.src.Token(&q.wait, req)
+	q.wait.stop()
+	end := time.Now() // the source may have waited: the token's time left is counted from here
+	s.metrics.tokenSeconds.Observe(end.Sub(q.start).Seconds())
+	now := s.clock(end)
 	if err == nil && (tok.AccessToken == "" || tok.ExpiresIn(now) < 1) {
 		err = errExpiredFromSource
 	}
@@ -62,31 +63,81 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rl *reqLog) 
 		s.failUpstream(w, c, req, err)
 		return
 	}
+	slot := c.replySlot(su.Name, len(q.form.get(fieldScope)) != 0)
+	sr := slot.Load()
 	scope := tok.Scope
 	if scope == "" {
-		scope = req.ScopeString()
+		if sr != nil && sr.token == tok.AccessToken { // one token, one request: the scope is the same
+			scope = sr.scope
+		} else {
+			scope = req.ScopeString()
+		}
 	}
-	s.issued.add(tok.AccessToken, c.id, issued{kind: req.Kind, scope: scope, exp: tok.Expiry,
-		systemUser: su.Name, externalRef: su.ExternalRef}, now)
-	s.auditToken(r, c, su, req, scope, tok)
 	if s.log.Enabled(r.Context(), slog.LevelDebug) { // req.String formats: only when it is logged
 		s.log.Debug("token served", "client_id", c.id, "system_user", su.Name, "request", req.String(),
 			"expires_in", tok.ExpiresIn(now))
 	}
-	writeTokenResponse(w, tokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer",
-		ExpiresIn: tok.ExpiresIn(now), Scope: scope})
+	if !sr.sameToken(tok.AccessToken, scope) {
+		// The first time this caller gets this token (or its introspection record was dropped): record
+		// it. Whatever must happen once per caller per token belongs here, off the hot path.
+		rec := s.issued.add(tok.AccessToken, c.id, issued{kind: req.Kind, scope: scope, exp: tok.Expiry,
+			systemUser: su.Name, externalRef: su.ExternalRef}, now)
+		s.auditToken(r, c, su, req, scope, tok) // D20: logs once per caller per token
+		sr = &servedReply{token: tok.AccessToken, scope: scope, rec: rec, expiresIn: -1}
+	}
+	if exp := tok.ExpiresIn(now); sr.expiresIn != exp {
+		sr = sr.at(exp)
+		slot.Store(sr)
+	}
+	sr.write(w)
 }
 
-// writeTokenResponse writes the §5.1 success body. Tokens (JWTs: base64url and dots) and scope names
-// never need JSON escaping, so the body is appended directly into a pooled buffer, without reflection,
-// on the hot path; a value that does need escaping goes through writeJSON. Both give the same bytes.
-func writeTokenResponse(w http.ResponseWriter, tr tokenResponse) {
+// servedReply is a caller's token reply serialised once: per token and scope, and again only when
+// expires_in (whole seconds) changes. The hot path compares the token (the cache hands out the same
+// string, so that is a pointer compare) and writes the stored body and Content-Length as they are.
+// Values are immutable once stored in a caller's reply slot (caller.replySlot).
+type servedReply struct {
+	token, scope string
+	rec          *issuedRecord // the introspection record of this token for this caller
+	expiresIn    int64
+	body         []byte   // the §5.1 JSON body, "\n"-terminated
+	length       []string // its Content-Length header value, assigned to the header map directly
+}
+
+// sameToken reports whether sr (which may be nil) is a reply with this token and scope whose
+// introspection record is still held.
+func (sr *servedReply) sameToken(token, scope string) bool {
+	return sr != nil && sr.token == token && sr.scope == scope && !sr.rec.dropped.Load()
+}
+
+// at is sr with expires_in set to exp, serialised.
+func (sr *servedReply) at(exp int64) *servedReply {
+	n := &servedReply{token: sr.token, scope: sr.scope, rec: sr.rec, expiresIn: exp}
+	n.body = appendTokenResponse(nil, tokenResponse{AccessToken: sr.token, TokenType: "Bearer", ExpiresIn: exp,
+		Scope: sr.scope})
+	n.length = []string{strconv.Itoa(len(n.body))}
+	return n
+}
+
+// write sends the reply. The D16 headers, Content-Type among them, are already set by the guard.
+func (sr *servedReply) write(w http.ResponseWriter) {
+	w.Header()["Content-Length"] = sr.length // shared: len == cap, and net/http only reads it
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(sr.body)
+}
+
+// appendTokenResponse appends the §5.1 success body to b. Tokens (JWTs: base64url and dots) and scope
+// names never need JSON escaping, so the body is appended directly, without reflection; a value that
+// does need escaping goes through encoding/json. Both give the bytes writeJSON writes.
+func appendTokenResponse(b []byte, tr tokenResponse) []byte {
 	if !jsonPlain(tr.AccessToken) || !jsonPlain(tr.TokenType) || !jsonPlain(tr.Scope) {
-		writeJSON(w, http.StatusOK, tr)
-		return
+		j, err := json.Marshal(tr)
+		if err != nil { // four strings and an int: cannot fail
+			panic(err)
+		}
+		return append(append(b, j...), '\n')
 	}
-	bp := tokenBodies.Get().(*[]byte)
-	b := append((*bp)[:0], `{"access_token":"`...)
+	b = append(b, `{"access_token":"`...)
 	b = append(b, tr.AccessToken...)
 	b = append(b, `","token_type":"`...)
 	b = append(b, tr.TokenType...)
@@ -94,19 +145,8 @@ func writeTokenResponse(w http.ResponseWriter, tr tokenResponse) {
 	b = strconv.AppendInt(b, tr.ExpiresIn, 10)
 	b = append(b, `,"scope":"`...)
 	b = append(b, tr.Scope...)
-	b = append(b, "\"}\n"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b) // net/http copies b into its buffer: it may go back to the pool
-	clear(b)          // the buffer held a token: wipe it before reuse
-	*bp = b
-	tokenBodies.Put(bp)
+	return append(b, "\"}\n"...)
 }
-
-// tokenBodies recycles token response buffers.
-var tokenBodies = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // jsonPlain reports whether encoding/json writes s between quotes unchanged: printable ASCII without
 // '"', '\\' and the HTML characters '<', '>', '&' it escapes.

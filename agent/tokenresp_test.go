@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// TestWriteTokenResponse: the hot-path token body is byte for byte what writeJSON (encoding/json)
-// writes, for plain values and for values that need escaping (which take writeJSON itself).
+// TestWriteTokenResponse: the hot-path token reply (servedReply) is byte for byte what writeJSON
+// (encoding/json) writes, for plain values and for values that need escaping (which take writeJSON itself).
 func TestWriteTokenResponse(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -24,7 +24,8 @@ func TestWriteTokenResponse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fast, slow := httptest.NewRecorder(), httptest.NewRecorder()
-			writeTokenResponse(fast, tc.tr)
+			setHygiene(fast.Header()) // Content-Type comes from the guard
+			(&servedReply{token: tc.tr.AccessToken, scope: tc.tr.Scope}).at(tc.tr.ExpiresIn).write(fast)
 			writeJSON(slow, 200, tc.tr)
 			if fast.Body.String() != slow.Body.String() {
 				t.Errorf("body\n got %q\nwant %q", fast.Body.String(), slow.Body.String())

@@ -23,7 +23,15 @@ type waitBound struct {
 
 // newWaitBound bounds waits on parent to d from now (the real clock: this is a timer, not token time).
 func newWaitBound(parent context.Context, d time.Duration) *waitBound {
-	return &waitBound{Context: parent, deadline: time.Now().Add(d)}
+	b := new(waitBound)
+	b.init(parent, time.Now().Add(d))
+	return b
+}
+
+// init makes b a fresh bound of parent at deadline (a reading of the real clock plus the bound), for a
+// waitBound that lives inside the request's state.
+func (b *waitBound) init(parent context.Context, deadline time.Time) {
+	*b = waitBound{Context: parent, deadline: deadline}
 }
 
 // ctx is the bounded context, made on first use.

@@ -82,7 +82,11 @@ type rigOptions struct {
 	timeouts     agent.Timeouts                     // agent HTTP timeouts (zero: defaults)
 	maxConns     int                                // agent connection bound (zero: default 256)
 	wrap         func(*tokens.Client) tokens.Source // wraps the client under the cache
+	systemUsers  int                                // more system users ("su-0"…, seeded) for the caller "many"
 }
+
+// many is the caller of the rig's extra system users (rigOptions.systemUsers), one cache key each.
+const many = "many"
 
 // rig is the agent served on 127.0.0.1:0 over a real cache and client against a sandbox.
 type rig struct {
@@ -136,12 +140,20 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	for _, c := range []struct {
 		id, kind string
 		scopes   []string
-	}{{alpha, "", []string{scopeRead}}, {beta, "", []string{scopeRead, scopeWrite}}, {gamma, "altinn", []string{scopeRead}}} {
+		sus      []string
+	}{{alpha, "", []string{scopeRead}, nil}, {beta, "", []string{scopeRead, scopeWrite}, nil},
+		{gamma, "altinn", []string{scopeRead}, nil}, {many, "", []string{scopeRead}, r.seedSystemUsers(t, sysID, cfg, o.systemUsers)}} {
+		if c.id == many && len(c.sus) == 0 {
+			continue
+		}
 		secret := randomSecret(t)
 		r.secrets[c.id] = secret
 		sum := sha256.Sum256([]byte(secret))
+		if c.sus == nil {
+			c.sus = []string{"default"}
+		}
 		cfg.Clients = append(cfg.Clients, config.Client{ID: c.id, SecretSHA256: hex.EncodeToString(sum[:]),
-			SystemUsers: []string{"default"}, Scopes: c.scopes, TokenKind: c.kind})
+			SystemUsers: c.sus, Scopes: c.scopes, TokenKind: c.kind})
 	}
 	srv, err := agent.New(agent.Options{Config: cfg, Tokens: r.cache, Now: o.now, Timeouts: o.timeouts,
 		MaxConns: o.maxConns})
@@ -156,7 +168,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2048}
-	r.hc = &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	r.hc = &http.Client{Transport: tr, Timeout: 6 * time.Minute} // beyond any agent timeout a test sets
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -165,6 +177,21 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		tr.CloseIdleConnections()
 	})
 	return r
+}
+
+// seedSystemUsers adds n system users su-0… (externalRef ext-0…) to the sandbox and to cfg and returns
+// their names.
+func (r *rig) seedSystemUsers(t testing.TB, sysID string, cfg *config.Config, n int) []string {
+	var names []string
+	for i := range n {
+		name, ref := "su-"+strconv.Itoa(i), "ext-"+strconv.Itoa(i)
+		_, err := r.sb.SeedSystemUser(sysID, org, ref)
+		must(t, err)
+		cfg.SystemUsers = append(cfg.SystemUsers, config.SystemUser{Name: name, ExternalRef: ref,
+			Scopes: []string{scopeRead}})
+		names = append(names, name)
+	}
+	return names
 }
 
 // serveSandbox serves the sandbox on loopback.
@@ -227,8 +254,17 @@ type reply struct {
 
 // token asks the agent for caller's token.
 func (r *rig) token(ctx context.Context, caller string) reply {
+	return r.tokenFor(ctx, caller, "")
+}
+
+// tokenFor asks the agent for caller's token for system user su ("" for the caller's default).
+func (r *rig) tokenFor(ctx context.Context, caller, su string) reply {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if su != "" {
+		form.Set("system_user", su)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/oauth2/token",
-		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+		strings.NewReader(form.Encode()))
 	if err != nil {
 		return reply{err: err}
 	}

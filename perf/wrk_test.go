@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -30,10 +31,13 @@ func BenchmarkWrk(b *testing.B) {
 	lua, err := filepath.Abs("../scripts/bench-token.lua")
 	must(b, err)
 	rps := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	total := regexp.MustCompile(`([0-9]+) requests in`)
 	for _, tc := range []struct{ name, url string }{{"agent", r.base}, {"bare", serveBare(b, len(warm.token), false)},
 		{"bare-hardened", serveBare(b, len(warm.token), true)}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
 				out, err := exec.Command(wrk, "-t2", "-c50", "-d5s", "-s", lua, tc.url+"/oauth2/token", "--",
 					alpha, secretFile).CombinedOutput()
 				if err != nil {
@@ -46,8 +50,15 @@ func BenchmarkWrk(b *testing.B) {
 				if m == nil {
 					b.Fatalf("no Requests/sec in wrk's output:\n%s", out)
 				}
+				runtime.ReadMemStats(&after)
 				v, _ := strconv.ParseFloat(string(m[1]), 64)
 				b.ReportMetric(v, "req/s")
+				// The load generator is another process: what this one allocated is the serving side's.
+				if n := total.FindSubmatch(out); n != nil {
+					reqs, _ := strconv.ParseFloat(string(n[1]), 64)
+					b.ReportMetric(float64(after.Mallocs-before.Mallocs)/reqs, "server-allocs/req")
+					b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/reqs, "server-B/req")
+				}
 			}
 			b.ReportMetric(0, "ns/op")
 		})

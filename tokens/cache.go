@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -20,7 +21,9 @@ type CacheOptions struct {
 	// MinValidity is the least validity a handed-out token has left; default 10 s.
 	MinValidity time.Duration
 	// RefreshAhead starts a background refresh this long before expiry, at most half the token's
-	// lifetime; default 60 s.
+	// lifetime; default 60 s. Each token's refresh starts a random part of up to a quarter of that
+	// earlier still (RefreshJitter), so that keys fetched together (a cold start, many system users) do
+	// not all refresh in the same moment again and again.
 	RefreshAhead time.Duration
 	// NegativeTTL is how long permanent configuration errors (MP-303, MP-200) are answered from the cache
 	// without asking upstream; default 30 s, negative disables.
@@ -40,6 +43,11 @@ type CacheStats struct {
 	Stale        uint64 // cached tokens served in the refresh window after a failed refresh
 	Entries      int    // keys held now
 }
+
+// RefreshJitter is the largest part of the refresh-ahead time by which a token's refresh is moved
+// earlier, at random per token: with many keys fetched at once, their refreshes spread over this part of
+// the refresh-ahead time instead of coming in one burst, and each refresh draws anew, so they stay spread.
+const RefreshJitter = 0.25
 
 const (
 	// fetchTimeout bounds a shared fetch, which runs detached from the callers' contexts.
@@ -74,6 +82,9 @@ type Cache struct {
 	gen     uint64                            // Flush generation, under mu
 	sf      singleflight.Group
 	bg      sync.WaitGroup // background refreshes
+	// jitter draws how much earlier than refresh-ahead a token is refreshed, in [0, max); tests may
+	// replace it.
+	jitter func(max time.Duration) time.Duration
 
 	hits, misses, refreshes, fetches, errs, negHits, stale atomic.Uint64
 }
@@ -112,6 +123,7 @@ func NewCache(src Source, o CacheOptions) *Cache {
 	c := &Cache{src: src, now: o.Now, log: o.Logger, minValidity: o.MinValidity, refreshAhead: o.RefreshAhead,
 		negativeTTL: o.NegativeTTL}
 	c.ex, _ = src.(exchanger)
+	c.jitter = randomJitter
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -311,9 +323,18 @@ func (c *Cache) fetch(parent context.Context, e *entry) (any, error) {
 	}
 	lifetime := tok.Expiry.Sub(sent)
 	ahead := min(c.refreshAhead, lifetime/2)
+	ahead += c.jitter(time.Duration(float64(ahead) * RefreshJitter))
 	e.state.Store(&entryState{tok: tok, refreshAt: tok.Expiry.Add(-ahead)})
 	e.retryAt.Store(0)
 	return tok, nil
+}
+
+// randomJitter is a uniformly random duration in [0, max), or 0 when max is not positive.
+func randomJitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return rand.N(max)
 }
 
 // upstream asks the Source; for KindAltinn with an exchanging Source, the Maskinporten token comes from

@@ -212,6 +212,7 @@ func TestCacheRefreshAhead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := newMemSource()
 		c := NewCache(src, CacheOptions{})
+		c.jitter = noJitter // the window's exact start; TestRefreshJitter covers the spread
 		first := mustToken(t, c, sysReq)
 		time.Sleep(59 * time.Second) // 61 s left: not yet in the window
 		mustToken(t, c, sysReq)
