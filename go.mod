@@ -8,6 +8,7 @@ require (
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/godbus/dbus/v5 v5.2.2
+	github.com/google/go-tpm v0.9.8
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/kardianos/service v1.3.0
 	github.com/prometheus/client_golang v1.25.0

@@ -44,3 +44,30 @@ var (
 	// not one ParsePrivateKey reads.
 	ErrUnsupportedKey = errors.New("unsupported key")
 )
+
+// Description says which backend holds the signing key and whether the key can be copied out of it:
+// what doctor and /readyz report.
+type Description struct {
+	// Backend is the backend's name as written in config.
+	Backend string `json:"backend"`
+	// Exportable is false when the private key cannot leave the device that holds it (a TPM).
+	Exportable bool `json:"exportable"`
+	// Where says where the key lives, e.g. "TPM 2.0 at /dev/tpmrm0".
+	Where string `json:"where"`
+}
+
+// describer is implemented by stores whose keys are not plain bytes in a key store.
+type describer interface{ describe() Description }
+
+// Describe says which backend s is and whether its keys can be exported.
+func Describe(s Store) Description {
+	if d, ok := s.(describer); ok {
+		return d.describe()
+	}
+	where := map[string]string{
+		BackendKeyring:      "OS key store (encrypted at rest, readable by the service account)",
+		BackendSystemdCreds: "systemd encrypted credential (decrypted into the service's memory)",
+		BackendFile:         "plain file (development only)", BackendMemory: "process memory",
+	}[s.Backend()]
+	return Description{Backend: s.Backend(), Exportable: true, Where: where}
+}

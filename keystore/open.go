@@ -13,6 +13,7 @@ const (
 	BackendSystemdCreds = "systemd-creds"
 	BackendFile         = "file"
 	BackendMemory       = "memory"
+	BackendTPM2         = "tpm2"
 )
 
 // Options selects and configures a backend for Open.
@@ -21,12 +22,15 @@ type Options struct {
 	Backend string
 	// Service is the keyring service name entries are filed under; default DefaultService.
 	Service string
-	// Dir is the file backend's directory (required), or the systemd-creds backend's store of encrypted
-	// credentials (default DefaultCredStoreDir).
+	// Dir is the file backend's directory (required), the systemd-creds backend's store of encrypted
+	// credentials (default DefaultCredStoreDir), or the tpm2 backend's key files (default DefaultTPM2Dir).
 	Dir string
 	// CredentialsDir is where systemd put the decrypted credentials for the running service: pass
 	// $CREDENTIALS_DIRECTORY (Open reads no environment). Empty outside the service.
 	CredentialsDir string
+	// TPMDevice is the tpm2 backend's TPM: default DefaultTPMDevice; a software TPM socket
+	// (SWTPMDevice) for tests and the sandbox.
+	TPMDevice string
 	// SystemdCreds is the systemd-creds executable; default "systemd-creds" from PATH.
 	SystemdCreds string
 	// AllowFile permits the file backend, which keeps the key in plain text on disk: set it only when the
@@ -55,6 +59,11 @@ func Open(o Options) (Store, error) {
 			return nil, fmt.Errorf("keystore: backend systemd-creds needs Linux with systemd; on %s use backend keyring: %w", runtime.GOOS, ErrUnavailable)
 		}
 		return newSystemdCreds(o.Dir, o.CredentialsDir, o.SystemdCreds)
+	case BackendTPM2:
+		if runtime.GOOS != "linux" {
+			return nil, fmt.Errorf("keystore: backend tpm2 needs Linux (the kernel's TPM resource manager %s); on Windows use backend windows-cert, elsewhere keyring: %w", DefaultTPMDevice, ErrUnavailable)
+		}
+		return newTPM2(o.Dir, o.CredentialsDir, o.TPMDevice)
 	case BackendFile:
 		if !o.AllowFile {
 			return nil, fmt.Errorf("keystore: backend file keeps the private key in plain text on disk and is for development only: use keyring (desktops, Windows) or systemd-creds (Linux servers); to use it anyway for development, name it explicitly (key.backend: file with environment sandbox, or --backend file)")
@@ -68,5 +77,5 @@ func Open(o Options) (Store, error) {
 	case "":
 		return nil, fmt.Errorf("keystore: no key store backend named: set maskinporten.key.backend to keyring (desktops, Windows) or systemd-creds (Linux servers)")
 	}
-	return nil, fmt.Errorf("keystore: unknown key store backend %q: use keyring, systemd-creds, file (development only) or memory", o.Backend)
+	return nil, fmt.Errorf("keystore: unknown key store backend %q: use keyring, systemd-creds, tpm2, file (development only) or memory", o.Backend)
 }
