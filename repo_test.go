@@ -100,6 +100,9 @@ var thirdPartyHome = map[string][]string{
 	"github.com/zalando/go-keyring":         {"keystore"},
 	"go.yaml.in/yaml/v3":                    {"config"},
 	"github.com/hashicorp/go-retryablehttp": {"tokens", "registry"},
+	// The tpm2 backend talks to the TPM; the windows-cert backend signs through CNG.
+	"github.com/google/go-tpm":      {"keystore"},
+	"github.com/google/certtostore": {"keystore"},
 }
 
 func TestImportMap(t *testing.T) {
