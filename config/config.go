@@ -66,18 +66,30 @@ type Maskinporten struct {
 	Key KeyRef `yaml:"key"`
 	// KID is the key id registered on the client; empty means the RFC 7638 thumbprint of the public key.
 	KID string `yaml:"kid,omitempty"`
+	// GrantHeader says how grants name the key: kid (default: a key registered on the client) or x5c
+	// (an enterprise certificate: its chain, kept with the key in the key store, goes in the header).
+	GrantHeader string `yaml:"grant_header,omitempty"`
 }
 
 // KeyRef names a key in a key store backend.
 type KeyRef struct {
-	// Backend is keyring, systemd-creds, file or memory; file and memory only with environment sandbox.
-	// Default: systemd-creds on Linux, keyring elsewhere.
+	// Backend is keyring, systemd-creds, tpm2 (Linux: the key is made inside the TPM and never leaves
+	// it), windows-cert (Windows: a certificate's key in the LocalMachine store, signing through CNG),
+	// file or memory; file and memory only with environment sandbox. Default: systemd-creds on Linux,
+	// keyring elsewhere.
 	Backend string `yaml:"backend"`
 	// Name is the key's name in the backend.
 	Name string `yaml:"name"`
 	// Path is the directory of the file backend (it holds <name>.pem), or the store of encrypted
-	// credentials for systemd-creds (default /etc/credstore.encrypted).
+	// credentials for systemd-creds (default /etc/credstore.encrypted), or the directory of tpm2 key
+	// files (default /etc/credstore).
 	Path string `yaml:"path,omitempty"`
+	// Device is the tpm2 backend's TPM: default /dev/tpmrm0; a software TPM socket
+	// ("swtpm:host=127.0.0.1,port=2321") only with environment sandbox.
+	Device string `yaml:"device,omitempty"`
+	// Thumbprint selects the windows-cert backend's certificate in the LocalMachine\My store: its SHA-1
+	// thumbprint, 40 hex digits as certlm.msc shows it (spaces allowed).
+	Thumbprint string `yaml:"thumbprint,omitempty"`
 }
 
 // System is the organisation's system in the System Register.

@@ -41,13 +41,13 @@ func TestUnknownField(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"nested", strings.Replace(minimalYAML, "  client_id: client-1\n", "  client_id: client-1\n  kidd: x\n", 1),
-			`c.yaml:4: unknown field "kidd" in maskinporten; valid fields: client_id, key, kid (did you mean kid?)`},
+			`c.yaml:4: unknown field "kidd" in maskinporten; valid fields: client_id, key, kid, grant_header (did you mean kid?)`},
 		{"top level", minimalYAML + "listen_addr: 127.0.0.1:1\n",
 			`c.yaml:12: unknown field "listen_addr" in the top level; valid fields: environment, endpoints, organization, maskinporten, system, system_users, listen, tokens, clients, log`},
 		{"list item", minimalYAML + "    externalReference: payroll\n",
 			`c.yaml:12: unknown field "externalReference" in system_users[0]; valid fields: name, external_ref, scopes, rights, access_packages`},
 		{"flow mapping", strings.Replace(minimalYAML, "{backend: keyring}", "{backend: keyring, file: /k}", 1),
-			`c.yaml:4: unknown field "file" in maskinporten.key; valid fields: backend, name, path`},
+			`c.yaml:4: unknown field "file" in maskinporten.key; valid fields: backend, name, path, device, thumbprint`},
 		{"no tls switch exists", minimalYAML + "endpoints:\n  insecure_skip_verify: true\n",
 			`c.yaml:13: unknown field "insecure_skip_verify" in endpoints; valid fields: maskinporten_issuer, maskinporten_token, altinn`},
 		{"yaml-ignored Go field", minimalYAML + "path: /x\n", `unknown field "path" in the top level`},
@@ -74,7 +74,7 @@ func TestWrongTypes(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"string got list", strings.Replace(minimalYAML, "client_id: client-1", "client_id: [a, b]", 1), "c.yaml:3: maskinporten.client_id: expected a single value"},
-		{"struct got scalar", strings.Replace(minimalYAML, "key: {backend: keyring}", "key: keyring", 1), "c.yaml:4: maskinporten.key: expected a mapping with the fields backend, name, path"},
+		{"struct got scalar", strings.Replace(minimalYAML, "key: {backend: keyring}", "key: keyring", 1), "c.yaml:4: maskinporten.key: expected a mapping with the fields backend, name, path, device, thumbprint"},
 		{"list got scalar", strings.Replace(minimalYAML, "scopes: [a:one]", "scopes: a:one", 1), "c.yaml:11: system_users[0].scopes: expected a list"},
 		{"list got mapping", minimalYAML + "clients: {id: sap}\n", "c.yaml:12: clients: expected a list"},
 		{"duration without unit", minimalYAML + "tokens:\n  min_validity: 10\n", "c.yaml:13: tokens.min_validity: expected a duration with a unit such as 10s"},

@@ -30,6 +30,14 @@ const (
 	BackendSystemdCreds = "systemd-creds"
 	BackendFile         = "file"
 	BackendMemory       = "memory"
+	BackendTPM2         = "tpm2"
+	BackendWindowsCert  = "windows-cert"
+)
+
+// Grant header forms for maskinporten.grant_header.
+const (
+	GrantHeaderKID = "kid"
+	GrantHeaderX5C = "x5c"
 )
 
 // Token kinds for clients[].token_kind.
@@ -144,6 +152,7 @@ var (
 	refRE        = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	clientIDRE   = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	sha256HexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	thumbprintRE = regexp.MustCompile(`^[0-9A-Fa-f]{40}$`)
 )
 
 func hasSpace(s string) bool { return strings.IndexFunc(s, unicode.IsSpace) >= 0 }
@@ -160,19 +169,54 @@ func (c *Config) checkMaskinporten(p *problems) {
 			"0b3c2f4e-7a1d-4c55-9e0a-2f6d8b1c9e47 (letters, digits, '-', '_' and '.' only)", m.ClientID)
 	}
 	switch m.Key.Backend {
-	case BackendKeyring, BackendSystemdCreds:
+	case BackendKeyring, BackendSystemdCreds, BackendTPM2, BackendWindowsCert:
 	case BackendFile, BackendMemory:
 		if c.Environment != EnvSandbox {
 			p.add("maskinporten.key.backend", "is %q, which keeps the key outside the OS key store (a file can be copied, memory is lost at exit); it is allowed only with environment: sandbox. Use keyring or systemd-creds", m.Key.Backend)
 		}
 	default:
-		p.add("maskinporten.key.backend", "is %s; use keyring (Windows Credential Manager, macOS Keychain, Secret Service), systemd-creds (Linux servers), file (sandbox only) or memory (sandbox only)", quote(m.Key.Backend))
+		p.add("maskinporten.key.backend", "is %s; use keyring (Windows Credential Manager, macOS Keychain, Secret Service), systemd-creds (Linux servers), tpm2 (Linux with a TPM 2.0: the key never leaves it), windows-cert (a certificate in the Windows LocalMachine store), file (sandbox only) or memory (sandbox only)", quote(m.Key.Backend))
 	}
+	c.checkKeyDevice(p)
 	if !keyNameRE.MatchString(m.Key.Name) {
 		p.add("maskinporten.key.name", "is %s; use letters, digits, '.', '_' and '-' (it names the key in the key store and in file names), e.g. %s", quote(m.Key.Name), DefaultKeyName)
 	}
 	if m.Key.Backend == BackendFile && m.Key.Path == "" {
 		p.add("maskinporten.key.path", "is required with backend file: the directory that holds <name>.pem (and the -next/-previous keys of a rotation)")
+	}
+}
+
+// checkKeyDevice checks the backend-specific key fields, device (tpm2) and thumbprint (windows-cert),
+// which other backends ignore like path, and the grant header form.
+func (c *Config) checkKeyDevice(p *problems) {
+	m := c.Maskinporten
+	switch d := m.Key.Device; {
+	case d == "" || m.Key.Backend != BackendTPM2: // only tpm2 uses it
+	case strings.HasPrefix(d, "swtpm:"):
+		if c.Environment != EnvSandbox {
+			p.add("maskinporten.key.device", "is a software TPM (%s), which holds its keys in ordinary files; it is allowed only with environment: sandbox. Use the machine's TPM, /dev/tpmrm0", quote(d))
+		}
+	case !strings.HasPrefix(d, "/dev/"):
+		p.add("maskinporten.key.device", "is %s; use the TPM's resource manager device, /dev/tpmrm0 (the default)", quote(d))
+	}
+	switch t := m.Key.Thumbprint; {
+	case m.Key.Backend == BackendWindowsCert && t == "":
+		p.add("maskinporten.key.thumbprint", "is required with backend windows-cert: the SHA-1 thumbprint of the certificate in the LocalMachine\\My store (certlm.msc → the certificate → Details → Thumbprint)")
+	case t == "" || m.Key.Backend != BackendWindowsCert: // only windows-cert uses it
+	case !thumbprintRE.MatchString(strings.ReplaceAll(t, " ", "")):
+		p.add("maskinporten.key.thumbprint", "is %s; a SHA-1 thumbprint is 40 hex digits (spaces allowed), as certlm.msc shows it", quote(t))
+	}
+	switch m.GrantHeader {
+	case "", GrantHeaderKID:
+	case GrantHeaderX5C:
+		if m.Key.Backend == BackendTPM2 {
+			p.add("maskinporten.grant_header", "is x5c, but a tpm2 key has no certificate (its key is made inside the TPM); use kid and register the key's public JWK on the client")
+		}
+		if m.KID != "" {
+			p.add("maskinporten.kid", "is set, but grant_header x5c sends the certificate chain instead of a kid; remove kid or use grant_header: kid")
+		}
+	default:
+		p.add("maskinporten.grant_header", "is %s; use kid (a key registered on the client) or x5c (an enterprise certificate)", quote(m.GrantHeader))
 	}
 }
 

@@ -102,6 +102,19 @@ func TestValidateRules(t *testing.T) {
 		{"backend file outside sandbox", "maskinporten.key.backend", func(c *Config) { c.Maskinporten.Key.Backend = BackendFile; c.Maskinporten.Key.Path = "/k.pem" }},
 		{"backend memory in production", "maskinporten.key.backend", func(c *Config) { c.Environment = EnvProduction; c.Maskinporten.Key.Backend = BackendMemory }},
 		{"file backend without path", "maskinporten.key.path", func(c *Config) { sandbox(c); c.Maskinporten.Key.Backend = BackendFile }},
+		{"tpm2 software TPM outside sandbox", "maskinporten.key.device", func(c *Config) {
+			c.Maskinporten.Key.Backend = BackendTPM2
+			c.Maskinporten.Key.Device = "swtpm:host=127.0.0.1,port=2321"
+		}},
+		{"tpm2 device not under /dev", "maskinporten.key.device", func(c *Config) { c.Maskinporten.Key.Backend = BackendTPM2; c.Maskinporten.Key.Device = "tpmrm0" }},
+		{"windows-cert without thumbprint", "maskinporten.key.thumbprint", func(c *Config) { c.Maskinporten.Key.Backend = BackendWindowsCert }},
+		{"windows-cert thumbprint short", "maskinporten.key.thumbprint", func(c *Config) {
+			c.Maskinporten.Key.Backend = BackendWindowsCert
+			c.Maskinporten.Key.Thumbprint = "3B7E0A1F9C2D4E5F"
+		}},
+		{"grant header unknown", "maskinporten.grant_header", func(c *Config) { c.Maskinporten.GrantHeader = "x5t" }},
+		{"grant header x5c with tpm2", "maskinporten.grant_header", func(c *Config) { c.Maskinporten.Key.Backend = BackendTPM2; c.Maskinporten.GrantHeader = GrantHeaderX5C }},
+		{"grant header x5c with kid", "maskinporten.kid", func(c *Config) { c.Maskinporten.GrantHeader = GrantHeaderX5C; c.Maskinporten.KID = "k1" }},
 		{"key name slash", "maskinporten.key.name", func(c *Config) { c.Maskinporten.Key.Name = "a/b" }},
 		{"system id missing", "system.id", func(c *Config) { c.System.ID = "" }},
 		{"system id other org", "system.id", func(c *Config) { c.System.ID = "974760673_sap" }},
@@ -204,6 +217,18 @@ func TestValidateAccepts(t *testing.T) {
 			c.Maskinporten.Key.Backend = BackendMemory
 		}},
 		{"production defaults", func(c *Config) { c.Environment = EnvProduction }},
+		{"production tpm2 on the default device", func(c *Config) { c.Environment = EnvProduction; c.Maskinporten.Key.Backend = BackendTPM2 }},
+		{"tpm2 on /dev/tpmrm1", func(c *Config) { c.Maskinporten.Key = KeyRef{Backend: BackendTPM2, Name: "mp", Device: "/dev/tpmrm1"} }},
+		{"sandbox with a software TPM", func(c *Config) {
+			sandbox(c)
+			c.Maskinporten.Key = KeyRef{Backend: BackendTPM2, Name: "mp", Device: "swtpm:host=127.0.0.1,port=2321"}
+		}},
+		{"windows-cert by thumbprint with spaces, x5c", func(c *Config) {
+			c.Maskinporten.Key = KeyRef{Backend: BackendWindowsCert, Name: "mp", Thumbprint: "3b 7e 0a 1f 9c 2d 4e 5f 60 71 82 93 a4 b5 c6 d7 e8 f9 0a 1b"}
+			c.Maskinporten.GrantHeader = GrantHeaderX5C
+		}},
+		{"x5c from the systemd-creds key store", func(c *Config) { c.Maskinporten.GrantHeader = GrantHeaderX5C }},
+		{"device ignored by systemd-creds", func(c *Config) { c.Maskinporten.Key.Device = "swtpm:host=127.0.0.1,port=2321" }},
 		{"https override with path", func(c *Config) { c.Endpoints.Altinn = "https://altinn.example.no/base/" }},
 		{"listen on ::1 and other 127 address", func(c *Config) { c.Listen = "[::1]:1" }},
 		{"listen 127.0.0.2:65535", func(c *Config) { c.Listen = "127.0.0.2:65535" }},
