@@ -38,6 +38,18 @@ type Credential struct {
 	Name string `json:"name"`
 	// Path is the encrypted file, e.g. /etc/credstore.encrypted/maskinporten.cred.
 	Path string `json:"path"`
+	// Plain loads the file with LoadCredential= instead: a TPM key file (backend tpm2), which is the
+	// key wrapped by this machine's TPM and useless anywhere else, so there is nothing to decrypt.
+	Plain bool `json:"plain,omitempty"`
+}
+
+// TPMAccess lets the service reach one TPM device (backend tpm2: the key never leaves the TPM, so the
+// service signs through the kernel's TPM resource manager).
+type TPMAccess struct {
+	// Device is the resource manager's device node, e.g. /dev/tpmrm0.
+	Device string `json:"device"`
+	// Group owns the device (Debian's tpm-udev rules: tss); the service joins it.
+	Group string `json:"group"`
 }
 
 // Options describe the service. Zero fields take the defaults documented on each.
@@ -63,6 +75,9 @@ type Options struct {
 	User string
 	// Credential, when set, is the systemd-creds key the unit loads (Linux only).
 	Credential *Credential
+	// TPM, when set, is the TPM device the service may use (backend tpm2, Linux only); nothing else in
+	// the sandbox changes.
+	TPM *TPMAccess
 	// ListenPort is informational: the unit names it in a comment so "systemctl cat" shows it.
 	ListenPort int
 	// UnitDir is where the unit file goes; default /etc/systemd/system. It must end in
@@ -72,10 +87,11 @@ type Options struct {
 }
 
 var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-	credNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`)
-	unixUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
-	dirNameRE  = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
+	nameRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	credNameRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`)
+	unixUserRE  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
+	dirNameRE   = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
+	tpmDeviceRE = regexp.MustCompile(`^/dev/tpmrm[0-9]{1,3}$`)
 )
 
 // withDefaults fills zero fields; goos picks the platform defaults.
@@ -149,6 +165,14 @@ func (o Options) validateLinux() error {
 		}
 		if !path.IsAbs(c.Path) || hasControl(c.Path) {
 			return fmt.Errorf("credential path %q must be an absolute plain path, e.g. /etc/credstore.encrypted/%s.cred", c.Path, c.Name)
+		}
+	}
+	if t := o.TPM; t != nil {
+		if !tpmDeviceRE.MatchString(t.Device) {
+			return fmt.Errorf("TPM device %q is not a TPM resource manager: use /dev/tpmrm0", t.Device)
+		}
+		if !unixUserRE.MatchString(t.Group) || t.Group == "root" {
+			return fmt.Errorf("TPM device group %q is not usable: the device must belong to a group such as tss (Debian: apt-get install tpm-udev), not root", t.Group)
 		}
 	}
 	if _, err := unitRoot(o.UnitDir); err != nil {

@@ -43,6 +43,10 @@ LoadCredential={{.ConfigCredential}}
 {{- if .KeyCredential}}
 LoadCredentialEncrypted={{.KeyCredential}}
 {{- end}}
+{{- if .KeyFile}}
+# The key file is the key wrapped by this machine's TPM: useless elsewhere, so loaded as it is.
+LoadCredential={{.KeyFile}}
+{{- end}}
 UMask=0077
 NoNewPrivileges=yes
 CapabilityBoundingSet=
@@ -51,6 +55,12 @@ ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
+{{- if .TPMDevice}}
+# Backend tpm2: the key never leaves the TPM; the service signs through this device and reaches no other.
+DeviceAllow={{.TPMDevice}} rw
+BindPaths={{.TPMDevice}}
+SupplementaryGroups={{.TPMGroup}}
+{{- end}}
 PrivateUsers=yes
 PrivateIPC=yes
 PrivateMounts=yes
@@ -90,6 +100,9 @@ type unitData struct {
 	ConfigurationDirectory string
 	ConfigCredential       string
 	KeyCredential          string
+	KeyFile                string
+	TPMDevice              string
+	TPMGroup               string
 }
 
 // RenderSystemdUnit returns the hardened unit for o (defaults applied). The service reads its config
@@ -119,8 +132,13 @@ func RenderSystemdUnit(o Options) (string, error) {
 		ConfigurationDirectory: systemdEscapeValue(configurationDirectoryName(o.ConfigPath)),
 		ConfigCredential:       ConfigCredential + ":" + systemdEscapeValue(o.ConfigPath),
 	}
-	if c := o.Credential; c != nil {
+	if c := o.Credential; c != nil && c.Plain {
+		d.KeyFile = c.Name + ":" + systemdEscapeValue(c.Path)
+	} else if c != nil {
 		d.KeyCredential = c.Name + ":" + systemdEscapeValue(c.Path)
+	}
+	if t := o.TPM; t != nil {
+		d.TPMDevice, d.TPMGroup = t.Device, t.Group
 	}
 	var b strings.Builder
 	if err := unitTemplate.Execute(&b, d); err != nil {

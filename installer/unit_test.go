@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +39,12 @@ func unitCases() []struct {
 			ConfigPath: "/etc/systemuser-agent/config.yaml",
 			Credential: &Credential{Name: "systemuser-agent-maskinporten", Path: "/etc/credstore.encrypted/systemuser-agent-maskinporten.cred"},
 			ListenPort: 7070,
+		}},
+		{"tpm2", Options{
+			Executable: "/usr/local/bin/systemuser-agent",
+			ConfigPath: "/etc/systemuser-agent/config.yaml",
+			Credential: &Credential{Name: "systemuser-agent-maskinporten", Path: "/etc/credstore/systemuser-agent-maskinporten.tpm2key", Plain: true},
+			TPM:        &TPMAccess{Device: "/dev/tpmrm0", Group: "tss"},
 		}},
 		{"custom-paths", Options{
 			Name:       "acme-agent",
@@ -109,11 +116,29 @@ func TestUnitHardeningDirectives(t *testing.T) {
 			if tc.o.User != "" && !lines["User="+tc.o.User] {
 				t.Errorf("missing User=%s", tc.o.User)
 			}
-			if c := tc.o.Credential; c != nil && !lines["LoadCredentialEncrypted="+c.Name+":"+c.Path] {
+			if c := tc.o.Credential; c != nil && !c.Plain && !lines["LoadCredentialEncrypted="+c.Name+":"+c.Path] {
 				t.Errorf("missing LoadCredentialEncrypted=%s:%s", c.Name, c.Path)
+			}
+			if c := tc.o.Credential; c != nil && c.Plain && (!lines["LoadCredential="+c.Name+":"+c.Path] || strings.Contains(unit, "LoadCredentialEncrypted=")) {
+				t.Errorf("a TPM key file must be loaded with LoadCredential=%s:%s only", c.Name, c.Path)
 			}
 			if tc.o.Credential == nil && strings.Contains(unit, "LoadCredentialEncrypted=") {
 				t.Error("LoadCredentialEncrypted= without a credential")
+			}
+			// Device access: exactly the TPM resource manager, and only with backend tpm2.
+			var devices []string
+			for l := range lines {
+				if strings.HasPrefix(l, "DeviceAllow=") || strings.HasPrefix(l, "BindPaths=") || strings.HasPrefix(l, "SupplementaryGroups=") || strings.HasPrefix(l, "DevicePolicy=") {
+					devices = append(devices, l)
+				}
+			}
+			slices.Sort(devices)
+			var want []string
+			if tp := tc.o.TPM; tp != nil {
+				want = []string{"BindPaths=" + tp.Device, "DeviceAllow=" + tp.Device + " rw", "SupplementaryGroups=" + tp.Group}
+			}
+			if !slices.Equal(devices, want) {
+				t.Errorf("device access %q, want %q", devices, want)
 			}
 		})
 	}
@@ -170,6 +195,10 @@ func TestRenderSystemdUnitRejects(t *testing.T) {
 		{"bad name", func(o *Options) { o.Name = "My Agent" }, "not valid"},
 		{"credential named like config", func(o *Options) { o.Credential = &Credential{Name: "config.yaml", Path: "/x.cred"} }, "not valid"},
 		{"credential with slash", func(o *Options) { o.Credential = &Credential{Name: "a/b", Path: "/x.cred"} }, "not valid"},
+		{"TPM device not a resource manager", func(o *Options) { o.TPM = &TPMAccess{Device: "/dev/tpm0", Group: "tss"} }, "not a TPM resource manager"},
+		{"TPM device elsewhere", func(o *Options) { o.TPM = &TPMAccess{Device: "/dev/sda", Group: "tss"} }, "not a TPM resource manager"},
+		{"TPM device owned by root", func(o *Options) { o.TPM = &TPMAccess{Device: "/dev/tpmrm0", Group: "root"} }, "tpm-udev"},
+		{"TPM group injection", func(o *Options) { o.TPM = &TPMAccess{Device: "/dev/tpmrm0", Group: "tss\nUser=root"} }, "not usable"},
 		{"relative credential path", func(o *Options) { o.Credential = &Credential{Name: "k", Path: "k.cred"} }, "absolute plain path"},
 		{"odd unit dir", func(o *Options) { o.UnitDir = "/usr/lib/systemd/system" }, "must be /etc/systemd/system"},
 	}
