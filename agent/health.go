@@ -77,8 +77,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 type status struct {
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
+	Status string   `json:"status"`
+	Reason string   `json:"reason,omitempty"`
+	Key    *KeyInfo `json:"key,omitempty"`
 }
 
 // serveHealth is GET /healthz: the process is up.
@@ -86,17 +87,18 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request, _ *request)
 	writeJSON(w, http.StatusOK, status{Status: "ok"})
 }
 
-// serveReady is GET /readyz: Options.Ready passes (bounded to 5 s), else 503 with its reason.
+// serveReady is GET /readyz: Options.Ready passes (bounded to 5 s), else 503 with its reason; either way
+// it names the signing key's backend and whether the key is exportable (Options.Key).
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, _ *request) {
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, status{Status: "not ready", Reason: err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, status{Status: "not ready", Reason: err.Error(), Key: s.key})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, status{Status: "ready"})
+	writeJSON(w, http.StatusOK, status{Status: "ready", Key: s.key})
 }
 
 // serveMetrics is GET /metrics in the Prometheus text format.

@@ -81,6 +81,9 @@ type Options struct {
 	// Ready reports readiness (key readable, system user accepted); nil means always ready. Its error
 	// text is shown to local callers of /readyz, so it must hold nothing secret.
 	Ready func(ctx context.Context) error
+	// Key describes the signing key for /readyz (which backend signs, whether the key can be copied
+	// out of it); cmd/agent fills it from the key store. Zero means not reported.
+	Key KeyInfo
 	// Registry receives the metrics and, as a prometheus.Gatherer, is served on /metrics; nil means a
 	// private registry.
 	Registry prometheus.Registerer
@@ -101,6 +104,24 @@ type Options struct {
 	SystemUserID func(name string) string
 }
 
+// KeyInfo says which key store backend signs the grants and whether its key is exportable. It holds
+// nothing secret: /readyz shows it to local callers.
+type KeyInfo struct {
+	// Backend is the key store backend as configured, e.g. "tpm2".
+	Backend string `json:"backend"`
+	// Exportable is false when the private key cannot leave the device that holds it (a TPM).
+	Exportable bool `json:"exportable"`
+}
+
+// keyInfo is o.Key, or nil when it is not set.
+func (o Options) keyInfo() *KeyInfo {
+	if o.Key == (KeyInfo{}) {
+		return nil
+	}
+	k := o.Key
+	return &k
+}
+
 // Server is the local API. Make one with New, then serve it with Run (one or more listeners).
 type Server struct {
 	org         string
@@ -113,6 +134,7 @@ type Server struct {
 	now         func() time.Time
 	realClock   bool // now is time.Now: a request's one reading of the clock serves as token time too
 	ready       func(ctx context.Context) error
+	key         *KeyInfo
 	throttle    *throttle
 	issued      *issuedStore
 	metrics     *metrics
@@ -157,6 +179,7 @@ func New(o Options) (*Server, error) {
 		log:         o.Logger,
 		now:         o.Now,
 		ready:       o.Ready,
+		key:         o.keyInfo(),
 		timeouts:    o.Timeouts.withDefaults(),
 		maxConns:    o.MaxConns,
 		cfgAddr:     net.TCPAddrFromAddrPort(ap),

@@ -79,6 +79,18 @@ func TestShutdownBounded(t *testing.T) {
 	}
 }
 
+// TestReadyNamesTheKey: /readyz says which backend signs and whether its key can be exported.
+func TestReadyNamesTheKey(t *testing.T) {
+	for _, k := range []KeyInfo{{Backend: "tpm2", Exportable: false}, {Backend: "systemd-creds", Exportable: true}} {
+		a := startAgent(t, func(o *Options) { o.Key = k })
+		r := a.do(t, req{method: "GET", path: "/readyz"})
+		got, _ := r.body["key"].(map[string]any)
+		if r.status != 200 || got["backend"] != k.Backend || got["exportable"] != k.Exportable {
+			t.Errorf("%+v: readyz %d %v", k, r.status, r.body)
+		}
+	}
+}
+
 func TestHealthReadyMetrics(t *testing.T) {
 	var notReady error = errors.New("system user not yet approved")
 	a := startAgent(t, func(o *Options) {
@@ -90,6 +102,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 	r := a.do(t, req{method: "GET", path: "/readyz"})
 	if r.status != 503 || r.str("reason") != notReady.Error() {
 		t.Errorf("readyz: %d %v", r.status, r.body)
+	}
+	if _, ok := r.body["key"]; ok {
+		t.Errorf("readyz reports a key nobody described: %v", r.body)
 	}
 	a.tokenFor(t, idA, secretA, nil)
 	a.tokenFor(t, idA, "wrong", nil)
