@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -188,6 +189,41 @@ func testStoreWith(t *testing.T, newStore func(t *testing.T) Store, noImport boo
 		}
 		if names, err := s.List(ctx); err != nil || len(names) != 0 {
 			t.Fatalf("refused writes left %v, %v", names, err)
+		}
+	})
+
+	t.Run("KeepsChain", func(t *testing.T) {
+		s := newStore(t)
+		key, chain := enterpriseChain(t, time.Now().AddDate(1, 0, 0))
+		k, err := WithChain(key, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Put(ctx, "enterprise", k)
+		switch {
+		case noImport && errors.Is(err, ErrNoImport), errors.Is(err, ErrNoChain):
+			// Refused, not stored without its chain.
+			if names, err := s.List(ctx); err != nil || len(names) != 0 {
+				t.Fatalf("a refused certified key left %v, %v", names, err)
+			}
+			return
+		case err != nil:
+			t.Fatal(err)
+		}
+		got := mustSigner(t, s, "enterprise")
+		if !chainEqual(Chain(got), chain) {
+			t.Fatalf("the key came back with %d certificates, want its chain of %d", len(Chain(got)), len(chain))
+		}
+		verifyRS256(t, got, publicJWKOf(t, key))
+		// A rotation keeps the retired key's chain with it.
+		if _, _, err := Rotate(ctx, s, "enterprise", 2048); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Activate(ctx, s, "enterprise"); err != nil {
+			t.Fatal(err)
+		}
+		if prev := mustSigner(t, s, "enterprise-previous"); !chainEqual(Chain(prev), chain) {
+			t.Fatal("the retired key lost its chain")
 		}
 	})
 

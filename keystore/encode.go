@@ -36,6 +36,9 @@ func Wipe(b []byte) {
 
 // rsaKey returns key as an RSA private key Maskinporten can use, or an ErrUnsupportedKey error.
 func rsaKey(key any) (*rsa.PrivateKey, error) {
+	if c, ok := key.(*certified); ok {
+		key = c.PrivateKey
+	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
 		return nil, fmt.Errorf("keystore: the key is %s, but Maskinporten needs RSA (RS256): make one with \"agent keys generate\" or import an RSA key: %w", keyKind(key), ErrUnsupportedKey)
@@ -63,8 +66,17 @@ func keyKind(key any) string {
 	return fmt.Sprintf("a %T", key)
 }
 
-// marshalDER encodes key as PKCS#8 DER. The caller wipes the result.
+// marshalDER encodes key as PKCS#8 DER, for backends that keep the key alone: a key carrying a
+// certificate chain is refused (ErrNoChain) rather than stored without it. The caller wipes the result.
 func marshalDER(key crypto.Signer) ([]byte, error) {
+	if len(Chain(key)) > 0 {
+		return nil, fmt.Errorf("keystore: this backend keeps the key alone and would drop its enterprise certificate chain, which grants with x5c need: on Windows keep the certificate in the certificate store (backend windows-cert), on Linux use backend systemd-creds: %w", ErrNoChain)
+	}
+	return marshalKeyDER(key)
+}
+
+// marshalKeyDER encodes key (without any chain) as PKCS#8 DER. The caller wipes the result.
+func marshalKeyDER(key crypto.Signer) ([]byte, error) {
 	rk, err := rsaKey(key)
 	if err != nil {
 		return nil, err
@@ -76,14 +88,15 @@ func marshalDER(key crypto.Signer) ([]byte, error) {
 	return der, nil
 }
 
-// marshalPEM encodes key as a PKCS#8 PEM block ("PRIVATE KEY"). The caller wipes the result.
+// marshalPEM encodes key as a PKCS#8 PEM block ("PRIVATE KEY") followed by its certificate chain, if
+// any, as CERTIFICATE blocks. The caller wipes the result.
 func marshalPEM(key crypto.Signer) ([]byte, error) {
-	der, err := marshalDER(key)
+	der, err := marshalKeyDER(key)
 	if err != nil {
 		return nil, err
 	}
 	defer Wipe(der)
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	return appendChainPEM(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), key), nil
 }
 
 // parseStoredDER reads the PKCS#8 DER a backend stored. It wipes nothing; the caller owns der.
@@ -95,12 +108,21 @@ func parseStoredDER(der []byte) (*rsa.PrivateKey, error) {
 	return rsaKey(k)
 }
 
-// parseStoredPEM reads the PKCS#8 PEM a backend stored, wiping the decoded DER.
-func parseStoredPEM(data []byte) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode(data)
+// parseStoredPEM reads the PKCS#8 PEM a backend stored, and the certificate chain after it, wiping the
+// decoded DER. A key stored with a chain comes back carrying it (Chainer).
+func parseStoredPEM(data []byte) (crypto.Signer, error) {
+	block, rest := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("keystore: the stored key is not a PKCS#8 PEM block: delete it and import or generate it again")
 	}
 	defer Wipe(block.Bytes)
-	return parseStoredDER(block.Bytes)
+	rk, err := parseStoredDER(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := storedChain(rest)
+	if err != nil || len(chain) == 0 {
+		return rk, err
+	}
+	return &certified{PrivateKey: rk, chain: chain}, nil
 }

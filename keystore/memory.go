@@ -42,9 +42,13 @@ func (m *Memory) Put(_ context.Context, name string, key crypto.Signer) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
+	var rk crypto.Signer
 	rk, err := rsaKey(key)
 	if err != nil {
 		return err
+	}
+	if chain := Chain(key); len(chain) > 0 {
+		rk = &certified{PrivateKey: rk.(*rsa.PrivateKey), chain: chain}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -117,8 +117,11 @@ func (s *SystemdCreds) Put(ctx context.Context, name string, key crypto.Signer) 
 		return fmt.Errorf("keystore systemd-creds: %q: %w", name, err)
 	}
 	back, err := s.decrypt(ctx, name, path)
-	if err == nil && !back.PublicKey.Equal(key.Public()) {
+	if err == nil && !back.Public().(*rsa.PublicKey).Equal(key.Public()) {
 		err = errors.New("it decrypts to a different key")
+	}
+	if err == nil && len(Chain(back)) != len(Chain(key)) {
+		err = errors.New("its certificate chain did not read back")
 	}
 	if err != nil {
 		_ = os.Remove(path)
@@ -150,7 +153,7 @@ func (s *SystemdCreds) Signer(ctx context.Context, name string) (crypto.Signer, 
 }
 
 // decrypt runs systemd-creds decrypt with the output captured in memory.
-func (s *SystemdCreds) decrypt(ctx context.Context, name, path string) (*rsa.PrivateKey, error) {
+func (s *SystemdCreds) decrypt(ctx context.Context, name, path string) (crypto.Signer, error) {
 	var out bytes.Buffer
 	out.Grow(16 << 10) // one allocation, so no stale copies of the key are left behind by growth
 	defer func() { b := out.Bytes(); Wipe(b[:cap(b)]) }()

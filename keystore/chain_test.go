@@ -1,0 +1,109 @@
+package keystore
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+)
+
+// enterpriseChain returns an enterprise certificate for the 2048-bit test key, issued by an
+// intermediate CA under a root CA, as [leaf, intermediate, root]; the leaf expires at notAfter.
+func enterpriseChain(t testing.TB, notAfter time.Time) (*rsa.PrivateKey, []*x509.Certificate) {
+	t.Helper()
+	leafKey, interKey, rootKey := rsaTestKey(t, 2048), rsaTestKey(t, 3072), rsaTestKey(t, 4096)
+	mk := func(serial int64, cn string, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer, ca bool, end time.Time) *x509.Certificate {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Eksempel AS"}},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: end, BasicConstraintsValid: true, IsCA: ca,
+			KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		}
+		if parent == nil {
+			parent = tmpl
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	far := time.Now().AddDate(5, 0, 0)
+	root := mk(1, "Test Root CA", &rootKey.PublicKey, nil, rootKey, true, far)
+	inter := mk(2, "Test Enterprise CA", &interKey.PublicKey, root, rootKey, true, far)
+	leaf := mk(3, "EKSEMPEL AS 310000001", &leafKey.PublicKey, inter, interKey, false, notAfter)
+	return leafKey, []*x509.Certificate{leaf, inter, root}
+}
+
+func chainEqual(a, b []*x509.Certificate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].Raw, b[i].Raw) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestParseCertifiedKey(t *testing.T) {
+	key, chain := enterpriseChain(t, time.Now().AddDate(1, 0, 0))
+	leaf, inter, root := chain[0], chain[1], chain[2]
+	stranger := selfSigned(t, rsaTestKey(t, 3072))
+	p12, err := pkcs12.Modern.Encode(key, leaf, []*x509.Certificate{root, inter}, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle []byte
+	for _, c := range []*x509.Certificate{root, stranger, leaf} {
+		bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	bundle = append(bundle, pkcs8PEM(t, key)...)
+	bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw})...)
+
+	for _, c := range []struct {
+		name     string
+		data     []byte
+		password string
+		want     []*x509.Certificate
+	}{
+		{"PKCS#12 with CA certificates out of order", p12, testPassword, chain},
+		{"PEM bundle with a stranger", bundle, "", chain},
+		{"PEM key alone", pkcs8PEM(t, key), "", nil},
+	} {
+		k, err := ParseCertifiedKey(c.data, []byte(c.password))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := Chain(k); !chainEqual(got, c.want) {
+			t.Errorf("%s: chain of %d certificates, want %d in leaf-first order", c.name, len(got), len(c.want))
+		}
+		if !k.Public().(*rsa.PublicKey).Equal(&key.PublicKey) {
+			t.Errorf("%s: wrong key", c.name)
+		}
+		verifyRS256(t, k, publicJWKOf(t, k))
+	}
+	// Certificates that are not for the key are refused, not silently kept.
+	other := append(pkcs8PEM(t, key), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stranger.Raw})...)
+	if _, err := ParseCertifiedKey(other, nil); !errors.Is(err, ErrUnsupportedKey) {
+		t.Errorf("stranger's certificate only: got %v, want ErrUnsupportedKey", err)
+	}
+	// A backend that keeps the key alone refuses a key with a chain rather than dropping the chain.
+	k, _ := WithChain(key, chain)
+	if _, err := marshalDER(k); !errors.Is(err, ErrNoChain) {
+		t.Errorf("marshalDER of a certified key: got %v, want ErrNoChain", err)
+	}
+}
