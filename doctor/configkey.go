@@ -2,12 +2,14 @@ package doctor
 
 import (
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
@@ -84,12 +86,71 @@ func (r *run) checkKey(ctx context.Context) {
 	if kid == "" {
 		kid, _ = keystore.Thumbprint(signer.Public())
 	}
-	detail := map[string]string{"backend": k.Backend, "name": k.Name, "kid": kid}
+	desc := keystore.Describe(ks)
+	detail := map[string]string{"backend": k.Backend, "name": k.Name, "kid": kid, "exportable": fmt.Sprint(desc.Exportable), "where": desc.Where}
 	if pub, ok := signer.Public().(*rsa.PublicKey); ok {
 		detail["bits"] = fmt.Sprint(pub.N.BitLen())
 	}
-	r.add(Finding{Check: CheckKey, Severity: SevOK, Message: fmt.Sprintf("the key %q is readable from %s (kid %s)", k.Name, where, kid), Detail: detail})
+	r.add(Finding{Check: CheckKey, Severity: SevOK, Message: fmt.Sprintf("the key %q is readable from %s (kid %s); it signs in the %s backend (%s) and %s",
+		k.Name, where, kid, desc.Backend, desc.Where, exportability(desc)), Detail: detail})
+	r.checkCertificate(signer)
 	r.serviceKeyAccess(k)
+}
+
+// exportability says whether a copy of the key can be taken.
+func exportability(d keystore.Description) string {
+	if d.Exportable {
+		return "is exportable (whoever runs code as the service's account or root can copy it)"
+	}
+	return "is not exportable (its private part never leaves the device)"
+}
+
+// certWarnBefore is how long before its certificate expires doctor starts warning.
+const certWarnBefore = 30 * 24 * time.Hour
+
+// checkCertificate checks the enterprise certificate that grants carry with grant_header x5c: it is
+// there, and it is not expired or about to.
+func (r *run) checkCertificate(signer crypto.Signer) {
+	chain := keystore.Chain(signer)
+	x5c := r.cfg.Maskinporten.GrantHeader == config.GrantHeaderX5C
+	if len(chain) == 0 {
+		if x5c {
+			r.add(Finding{Check: CheckKey, Severity: SevError, Message: "grant_header is x5c, but the key has no certificate chain stored with it",
+				Fix: "import the enterprise certificate with its key from the PKCS#12 file (`agent keys import`), which keeps the chain, or use grant_header: kid with a registered key"})
+		}
+		return
+	}
+	leaf := chain[0]
+	left := leaf.NotAfter.Sub(r.now())
+	detail := map[string]string{"subject": leaf.Subject.String(), "issuer": leaf.Issuer.String(),
+		"not_after": leaf.NotAfter.UTC().Format(time.RFC3339), "chain": fmt.Sprint(len(chain))}
+	use := "grants carry it (x5c)"
+	if !x5c {
+		use = "grants use the kid (grant_header: kid), not the certificate"
+	}
+	sev := SevError
+	switch {
+	case left <= 0:
+		r.add(Finding{Check: CheckKey, Severity: sev, Message: fmt.Sprintf("the enterprise certificate %q expired on %s; %s", leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), use),
+			Fix: "order a renewed enterprise certificate and import it with its key (`agent keys import`), then restart the service", Detail: detail})
+		return
+	case left < certWarnBefore:
+		sev = SevWarning
+		if !x5c {
+			sev = SevInfo
+		}
+		r.add(Finding{Check: CheckKey, Severity: sev, Message: fmt.Sprintf("the enterprise certificate %q expires in %d days (%s); %s", leaf.Subject.CommonName, int(left.Hours()/24), leaf.NotAfter.UTC().Format(time.DateOnly), use),
+			Fix: "order a renewed enterprise certificate now and import it with its key (`agent keys import`) before it expires", Detail: detail})
+		return
+	}
+	r.add(Finding{Check: CheckKey, Severity: SevOK, Message: fmt.Sprintf("the enterprise certificate %q is valid until %s; %s", leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), use), Detail: detail})
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // keyStoreFinding explains a key store that cannot be opened or read.
@@ -99,6 +160,9 @@ func keyStoreFinding(where string, k config.KeyRef, err error) Finding {
 	case errors.Is(err, keystore.ErrLocked):
 		f.Message = fmt.Sprintf("%s is locked: %v", where, err)
 		f.Fix = "unlock it (log in to the desktop session, or gnome-keyring-daemon --unlock) and run doctor again"
+	case errors.Is(err, keystore.ErrUnavailable) && k.Backend == config.BackendTPM2:
+		f.Message = fmt.Sprintf("%s is not available on this machine: %v", where, err)
+		f.Fix = "enable the TPM 2.0 in the firmware and load its driver so " + orDefault(k.Device, keystore.DefaultTPMDevice) + " exists and root (or group tss) may open it; without a TPM use key backend systemd-creds"
 	case errors.Is(err, keystore.ErrUnavailable):
 		f.Message = fmt.Sprintf("%s is not available on this machine: %v", where, err)
 		f.Fix = "on a Linux server use key backend systemd-creds; on a desktop start the keyring; then store the key again (`agent keys generate` or `agent keys import`)"
@@ -137,6 +201,9 @@ func (r *run) serviceKeyAccess(k config.KeyRef) {
 		}
 		r.add(Finding{Check: CheckKey, Severity: SevInfo, Message: "the key is in " + acct + "'s own key store; doctor read it through the same path the CLI uses, " +
 			"and only the running service's /readyz proves the service reads it"})
+	case config.BackendTPM2:
+		r.add(Finding{Check: CheckKey, Severity: SevInfo, Message: "the key is inside the TPM; the service loads its key file " + keystore.TPM2KeyPath(k.Path, k.Name) +
+			" (LoadCredential) and signs through " + orDefault(k.Device, keystore.DefaultTPMDevice) + " (DeviceAllow); only the running service's /readyz proves " + acct + " reaches the device"})
 	case config.BackendFile, config.BackendMemory:
 		r.add(Finding{Check: CheckKey, Severity: SevWarning, Message: "backend " + k.Backend + " keeps the key outside the OS key store (development and sandbox only)",
 			Fix: "for real use, switch to keyring or systemd-creds and store the key there"})

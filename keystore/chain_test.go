@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
+	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
 // enterpriseChain returns an enterprise certificate for the 2048-bit test key, issued by an
@@ -23,7 +27,7 @@ func enterpriseChain(t testing.TB, notAfter time.Time) (*rsa.PrivateKey, []*x509
 	leafKey, interKey, rootKey := rsaTestKey(t, 2048), rsaTestKey(t, 3072), rsaTestKey(t, 4096)
 	mk := func(serial int64, cn string, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer, ca bool, end time.Time) *x509.Certificate {
 		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Eksempel AS"}},
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: []string{"Eksempel AS"}, SerialNumber: tpmOrg},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: end, BasicConstraintsValid: true, IsCA: ca,
 			KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		}
@@ -43,7 +47,7 @@ func enterpriseChain(t testing.TB, notAfter time.Time) (*rsa.PrivateKey, []*x509
 	far := time.Now().AddDate(5, 0, 0)
 	root := mk(1, "Test Root CA", &rootKey.PublicKey, nil, rootKey, true, far)
 	inter := mk(2, "Test Enterprise CA", &interKey.PublicKey, root, rootKey, true, far)
-	leaf := mk(3, "EKSEMPEL AS 310000001", &leafKey.PublicKey, inter, interKey, false, notAfter)
+	leaf := mk(3, "EKSEMPEL AS", &leafKey.PublicKey, inter, interKey, false, notAfter)
 	return leafKey, []*x509.Certificate{leaf, inter, root}
 }
 
@@ -105,5 +109,53 @@ func TestParseCertifiedKey(t *testing.T) {
 	k, _ := WithChain(key, chain)
 	if _, err := marshalDER(k); !errors.Is(err, ErrNoChain) {
 		t.Errorf("marshalDER of a certified key: got %v, want ErrNoChain", err)
+	}
+}
+
+// tokenX5C asks the sandbox's Maskinporten for a token with a grant k signs carrying k's chain as x5c.
+func (g *grantSandbox) tokenX5C(t *testing.T, k crypto.Signer) error {
+	t.Helper()
+	c, err := tokens.NewClient(tokens.ClientOptions{
+		Issuer: g.sb.MaskinportenIssuer(), TokenURL: g.sb.MaskinportenTokenURL(), ClientID: tpmClient,
+		X5C: ChainDER(k), Signer: k, Retry: tokens.RetryPolicy{Max: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Token(context.Background(), tokens.Request{Scopes: []string{tpmScope}})
+	return err
+}
+
+// TestEnterpriseCertificateGrant: a PKCS#12 enterprise certificate imported with ParseCertifiedKey and
+// stored in a backend keeps its chain, and a grant with that chain as x5c is accepted by the sandbox's
+// Maskinporten (which trusts the test root and checks the organisation number in the certificate).
+func TestEnterpriseCertificateGrant(t *testing.T) {
+	key, chain := enterpriseChain(t, time.Now().AddDate(1, 0, 0))
+	p12, err := pkcs12.Modern.Encode(key, chain[0], chain[1:], testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParseCertifiedKey(p12, []byte(testPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Backend: BackendFile, Dir: t.TempDir(), AllowFile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), "enterprise", k); err != nil {
+		t.Fatal(err)
+	}
+	stored := mustSigner(t, s, "enterprise")
+	g := newGrantSandbox(t)
+	if err := g.sb.RegisterClient(sandbox.Client{ID: tpmClient, Org: tpmOrg, Scopes: []string{tpmScope}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.tokenX5C(t, stored); err == nil {
+		t.Fatal("the sandbox accepted an x5c grant before it trusted the test CA")
+	}
+	g.sb.TrustCA(chain[2])
+	if err := g.tokenX5C(t, stored); err != nil {
+		t.Fatalf("the sandbox refused the x5c grant: %v", err)
 	}
 }

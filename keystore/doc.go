@@ -1,11 +1,13 @@
 // Package keystore keeps the organisation's Maskinporten private key in a key store and hands it out as
 // a crypto.Signer: the OS key store (Windows Credential Manager, macOS Keychain, Linux Secret Service),
-// systemd encrypted credentials, a development-only file, or memory. It generates keys in place, imports
+// systemd encrypted credentials, a TPM 2.0 the key never leaves, the Windows certificate store (CNG), a
+// development-only file, or memory. It generates keys in place, imports
 // PEM/DER/JWK/PKCS#12 (ParsePrivateKey), renders public JWKs, and runs key rotation (Rotate, Activate).
 // Every backend passes one conformance suite (conformance_test.go).
 //
 // The agent and tokens packages must never import keystore: they get a crypto.Signer from cmd/agent.
-// go-keyring is imported here and nowhere else.
+// go-keyring, go-tpm and certtostore are imported here and nowhere else. Describe says which backend
+// signs and whether its key is exportable (doctor and /readyz report it).
 //
 // # Backends
 //
@@ -30,10 +32,37 @@
 //     only it can read. Verified here (Debian 12, systemd 252, as root, systemd not PID 1): --with-key=auto
 //     falls back to the host key without a TPM and works; decrypting under another name fails ("Embedded
 //     credential name ... does not match"), so a credential cannot be swapped for another key's.
+//   - tpm2 (Linux): the TPM makes an RSA-2048 signing key (RSASSA-SHA256 only) under the owner
+//     hierarchy's storage key (primary key from the TCG ECC P-256 SRK template, empty owner password),
+//     with fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth and sign: the TPM never exports its
+//     private part, not even wrapped (TPM2_Duplicate is refused). What is saved is a key file,
+//     TPM2KeyPath (/etc/credstore/systemuser-agent-<name>.tpm2key, TSS2 "TSS2 PRIVATE KEY" PEM): the
+//     public area and the private area encrypted under this TPM's storage key. A saved key file rather
+//     than a persistent handle: persistent handles are a few NV slots shared by everything on the machine
+//     and need owner authorisation to make and remove, while key files map one to one onto names, so
+//     List, Delete and rotation work as for the other backends, and the unit hands the file to the
+//     service with LoadCredential= like systemd-creds'. Another TPM (another machine, or this one after
+//     its owner was cleared) cannot load the file: Signer loads and test-signs at once, so the service
+//     refuses to start with that reason. Put is refused (ErrNoImport): an imported key has copies. The
+//     service reaches /dev/tpmrm0 (the kernel's resource manager) through DeviceAllow=, BindPaths= and
+//     the device's group (installer.TPMAccess). Tests use swtpm's TCP socket (Options.TPMDevice
+//     "swtpm:host=…,port=…"), allowed in config only with environment sandbox.
+//   - windows-cert (Windows): a certificate in the LocalMachine\My store selected by SHA-1 thumbprint;
+//     signing goes through CNG (certtostore), so the key stays in its key storage provider (TPM-backed
+//     with the Microsoft Platform Crypto Provider). Grants carry the certificate chain (x5c) or a kid.
 //   - file: development only (D17). Open refuses it unless Options.AllowFile; it refuses key files
 //     readable by group or others, symlinked key files, and directories writable by group or others; it
 //     writes PKCS#8 PEM 0600 atomically. Not available on Windows, where mode bits prove nothing.
 //   - memory: tests and the demo.
+//
+// # Enterprise certificates (x5c)
+//
+// ParseCertifiedKey reads a key together with its certificate chain (PKCS#12, or a PEM bundle) and
+// returns a signer carrying the chain (Chainer; Chain, ChainDER), ordered leaf first through its
+// issuers. systemd-creds, file and memory store the chain with the key (CERTIFICATE blocks after the
+// key's PEM) and return it from Signer; keyring and the Windows hand-over keep the key alone and refuse
+// a key with a chain (ErrNoChain) rather than drop it: there the certificate belongs in the certificate
+// store (windows-cert). Config maskinporten.grant_header chooses kid or x5c.
 //
 // # Windows: the key must reach the service account's vault
 //

@@ -31,6 +31,8 @@ type Options struct {
 	// TPMDevice is the tpm2 backend's TPM: default DefaultTPMDevice; a software TPM socket
 	// (SWTPMDevice) for tests and the sandbox.
 	TPMDevice string
+	// Thumbprint selects the windows-cert backend's certificate (SHA-1, 40 hex digits).
+	Thumbprint string
 	// SystemdCreds is the systemd-creds executable; default "systemd-creds" from PATH.
 	SystemdCreds string
 	// AllowFile permits the file backend, which keeps the key in plain text on disk: set it only when the
@@ -64,6 +66,11 @@ func Open(o Options) (Store, error) {
 			return nil, fmt.Errorf("keystore: backend tpm2 needs Linux (the kernel's TPM resource manager %s); on Windows use backend windows-cert, elsewhere keyring: %w", DefaultTPMDevice, ErrUnavailable)
 		}
 		return newTPM2(o.Dir, o.CredentialsDir, o.TPMDevice)
+	case BackendWindowsCert:
+		if runtime.GOOS != "windows" {
+			return nil, fmt.Errorf("keystore: backend windows-cert needs Windows (the LocalMachine certificate store); on Linux use tpm2 or systemd-creds: %w", ErrUnavailable)
+		}
+		return newWindowsCert(o.Thumbprint)
 	case BackendFile:
 		if !o.AllowFile {
 			return nil, fmt.Errorf("keystore: backend file keeps the private key in plain text on disk and is for development only: use keyring (desktops, Windows) or systemd-creds (Linux servers); to use it anyway for development, name it explicitly (key.backend: file with environment sandbox, or --backend file)")
@@ -77,5 +84,5 @@ func Open(o Options) (Store, error) {
 	case "":
 		return nil, fmt.Errorf("keystore: no key store backend named: set maskinporten.key.backend to keyring (desktops, Windows) or systemd-creds (Linux servers)")
 	}
-	return nil, fmt.Errorf("keystore: unknown key store backend %q: use keyring, systemd-creds, tpm2, file (development only) or memory", o.Backend)
+	return nil, fmt.Errorf("keystore: unknown key store backend %q: use keyring, systemd-creds, tpm2, windows-cert, file (development only) or memory", o.Backend)
 }

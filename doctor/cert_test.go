@@ -1,0 +1,89 @@
+package doctor
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/keystore"
+)
+
+// TestDoctorEnterpriseCertificate: with an enterprise certificate stored with the key, doctor says how
+// long it is valid, warns 30 days before it expires (an error once expired), and with grant_header x5c
+// fails without one. It also says whether the key is exportable.
+func TestDoctorEnterpriseCertificate(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notAfter := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "EKSEMPEL AS"},
+		NotBefore: notAfter.AddDate(-2, 0, 0), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	certified, err := keystore.WithChain(key, []*x509.Certificate{cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		header  string
+		chain   bool
+		now     time.Time
+		sev     Severity
+		message string
+	}{
+		{"valid, x5c", config.GrantHeaderX5C, true, notAfter.AddDate(0, -6, 0), SevOK, "valid until 2027-03-01; grants carry it"},
+		{"expires in 10 days, x5c", config.GrantHeaderX5C, true, notAfter.AddDate(0, 0, -10), SevWarning, "expires in 10 days"},
+		{"expires in 10 days, kid", config.GrantHeaderKID, true, notAfter.AddDate(0, 0, -10), SevInfo, "grants use the kid"},
+		{"expired", config.GrantHeaderX5C, true, notAfter.Add(time.Hour), SevError, "expired on 2027-03-01"},
+		{"x5c without a chain", config.GrantHeaderX5C, false, notAfter, SevError, "no certificate chain"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := baseConfig(dir, closedURL(t))
+			cfg.Maskinporten.GrantHeader = c.header
+			ks, err := openStore(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k crypto.Signer = key
+			if c.chain {
+				k = certified
+			}
+			if err := ks.Put(context.Background(), cfg.Maskinporten.Key.Name, k); err != nil {
+				t.Fatal(err)
+			}
+			rep := Run(context.Background(), Options{ConfigPath: writeConfig(t, dir, cfg), StateDir: dir, OpenKeyStore: openStore,
+				Timeout: time.Second, Now: func() time.Time { return c.now }})
+			ok := find(t, rep, CheckKey, SevOK)
+			if ok.Detail["exportable"] != "true" || !strings.Contains(ok.Message, "is exportable") {
+				t.Errorf("key finding does not say the file key is exportable: %+v", ok)
+			}
+			var got *Finding
+			for i, f := range rep.Findings {
+				if f.Check == CheckKey && f.Severity == c.sev && strings.Contains(f.Message, c.message) {
+					got = &rep.Findings[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no %s key finding saying %q in:\n%s", c.sev, c.message, dump(rep))
+			}
+			if c.sev != SevOK && got.Fix == "" {
+				t.Errorf("finding without a fix: %+v", got)
+			}
+		})
+	}
+}
