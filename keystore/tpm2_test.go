@@ -277,16 +277,21 @@ func TestTPM2NoTPM(t *testing.T) {
 	if err := os.WriteFile(notDevice, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
+	type tc struct {
 		device string
 		want   []string
-	}{
+	}
+	cases := []tc{
 		{filepath.Join(t.TempDir(), "tpmrm0"), []string{"no TPM at", "tpmrm0", "enable the TPM in the firmware", "backend systemd-creds"}},
 		{notDevice, []string{"is not a character device", DefaultTPMDevice}},
 		{SWTPMDevice("127.0.0.1", freePortPair(t)), []string{"no software TPM at", "swtpm socket --tpm2"}},
 		{"swtpm:host=127.0.0.1", []string{"port is missing"}},
-	} {
-		_, err := Open(Options{Backend: BackendTPM2, TPMDevice: c.device, Dir: t.TempDir()})
+	}
+	if _, err := os.Stat(DefaultTPMDevice); err != nil { // the default device, on a machine without a TPM
+		cases = append(cases, tc{"", []string{"no TPM at " + DefaultTPMDevice}})
+	}
+	for _, c := range cases {
+		_, err := newTPM2(t.TempDir(), "", c.device) // what Open(backend tpm2) does on Linux
 		if err == nil {
 			t.Errorf("%s: opened", c.device)
 			continue
