@@ -88,6 +88,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 			return ""
 		}
 		o.Ready = func(context.Context) error { return readyErr }
+		o.Key = KeyInfo{Backend: "tpm2", Exportable: false}
 	})
 	doc, router := loadOpenAPI(t, a.base)
 	tokA := a.tokenFor(t, idA, secretA, nil).str("access_token")
