@@ -202,6 +202,11 @@ func (r *run) serviceKeyAccess(k config.KeyRef) {
 		r.add(Finding{Check: CheckKey, Severity: SevInfo, Message: "the key is in " + acct + "'s own key store; doctor read it through the same path the CLI uses, " +
 			"and only the running service's /readyz proves the service reads it"})
 	case config.BackendTPM2:
+		if _, err := os.Stat(keystore.TPM2KeyPath(k.Path, k.Name)); err != nil {
+			r.add(Finding{Check: CheckKey, Severity: SevError, Message: "the TPM key file " + keystore.TPM2KeyPath(k.Path, k.Name) + " the service loads is missing: " + err.Error(),
+				Fix: "generate the key again with `agent keys generate --backend tpm2`, as root, and register its public key"})
+			return
+		}
 		r.add(Finding{Check: CheckKey, Severity: SevInfo, Message: "the key is inside the TPM; the service loads its key file " + keystore.TPM2KeyPath(k.Path, k.Name) +
 			" (LoadCredential) and signs through " + orDefault(k.Device, keystore.DefaultTPMDevice) + " (DeviceAllow); only the running service's /readyz proves " + acct + " reaches the device"})
 	case config.BackendFile, config.BackendMemory:

@@ -71,3 +71,11 @@ func Describe(s Store) Description {
 	}[s.Backend()]
 	return Description{Backend: s.Backend(), Exportable: true, Where: where}
 }
+
+// Close releases what s holds open (the tpm2 backend's TPM connection); other backends hold nothing.
+func Close(s Store) error {
+	if c, ok := s.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
+}

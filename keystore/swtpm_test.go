@@ -94,6 +94,6 @@ func newTestTPM2(t *testing.T, device, dir string) *TPM2 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.(*TPM2).Close() })
+	t.Cleanup(func() { _ = Close(s) })
 	return s.(*TPM2)
 }
