@@ -340,4 +340,3 @@ func (s *TPM2) List(context.Context) ([]string, error) {
 	slices.Sort(names)
 	return slices.Compact(names), nil
 }
-
