@@ -53,6 +53,7 @@ type altinn struct {
 	systems  map[string]*system     // by system id, deleted ones kept (ids are unique forever)
 	users    map[string]*systemUser // by id (= the request id that created it)
 	requests map[string]*sysRequest // by id
+	changes  map[string]*changeRequest // change requests by correlation id (altinn-api.md §4.5)
 	orgs     map[string]string      // Register: org number → name
 	seq      int                    // creation order of requests and users, for paging
 
@@ -93,6 +94,11 @@ type systemUser struct {
 	IntegrationTitle string
 	Created          time.Time
 	seq              int
+	// Rights and Packages are the system user's delegations: those of the request that created it,
+	// changed by accepted change requests. The vendor API does not show them (altinn-api.md §5);
+	// SystemUserRights does, for tests.
+	Rights   []sysRight
+	Packages []accessPackage
 }
 
 // sysRequest is a vendor's system user request.
@@ -142,6 +148,7 @@ func newAltinn(s *Sandbox) *altinn {
 		systems:  map[string]*system{},
 		users:    map[string]*systemUser{},
 		requests: map[string]*sysRequest{},
+		changes:  map[string]*changeRequest{},
 		orgs:     map[string]string{},
 		csrf:     map[string]csrfToken{},
 		resources: map[string]resourceKind{
@@ -184,8 +191,17 @@ func (a *altinn) routes(mux *http.ServeMux) {
 	handle("GET "+altinnAPI+"openid/.well-known/openid-configuration", http.HandlerFunc(a.openIDConfig))
 	handle("GET "+altinnAPI+"openid/.well-known/openid-configuration/jwks", http.HandlerFunc(a.jwks))
 
+	const cr = altinnAPI + "systemuser/changerequest/vendor"
+	handle("POST "+cr, a.authed(write, consumerLate, a.createChange))
+	handle("GET "+cr+"/{changeId}", a.authed(read, consumerUnauthorized, a.getChange))
+	handle("DELETE "+cr+"/{changeId}", a.authed(write, consumerUnauthorized, a.deleteChange))
+	handle("GET "+cr+"/byexternalref/{systemId}/{orgNo}/{externalRef}", a.authed(read, consumerUnauthorized, a.getChangeByRef))
+	handle("GET "+cr+"/bysystem/{systemId}", a.authed(read, consumerUnauthorized, a.listChanges))
+
 	handle("GET "+approvalPath, http.HandlerFunc(a.approvalPage))
 	handle("POST "+approvalPath, http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.approvalSubmit)))
+	handle("GET "+changeApprovalPath, http.HandlerFunc(a.changeApprovalPage))
+	handle("POST "+changeApprovalPath, http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.changeApprovalSubmit)))
 }
 
 // logged logs one line per request: method, path and status; never headers, query or body.

@@ -126,6 +126,7 @@ func (a *altinn) createUser(rq *sysRequest) {
 	a.users[rq.ID] = &systemUser{
 		ID: rq.ID, SystemID: rq.SystemID, OwnerOrg: rq.PartyOrgNo, ExternalRef: rq.ExternalRef,
 		IntegrationTitle: rq.IntegrationTitle, Created: a.s.now(), seq: a.nextSeq(),
+		Rights: slices.Clone(rq.Rights), Packages: slices.Clone(rq.Packages),
 	}
 }
 

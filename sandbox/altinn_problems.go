@@ -19,15 +19,18 @@ const (
 	codeOrgUnknown      = "AUTH-00000"
 	codeRightMismatch   = "AUTH-00001"
 	codeUserExists      = "AUTH-00004"
+	codeChangeIDTaken   = "AUTH-00007"
 	codeRequestUnknown  = "AUTH-00010"
 	codeSystemUnknown   = "AUTH-00011"
 	codeNotNew          = "AUTH-00013"
+	codeUserUnknown     = "AUTH-00015"
 	codeDelegation      = "AUTH-00016"
 	codeNoNbName        = "AUTH-00017"
 	codeRedirectBad     = "AUTH-00021"
 	codeNoVendor        = "AUTH-00023"
 	codeNoRedirects     = "AUTH-00026"
 	codeEmptyRights     = "AUTH-00059"
+	codeChangeIDDecided = "AUTH-00061"
 	codePackageNotOnSys = "AUTH-00063"
 	codePackageNotAssig = "AUTH-00064"
 )
@@ -45,9 +48,9 @@ const (
 // altinnStatus is the HTTP status of an AUTH- problem code (altinn-api.md §2).
 func altinnStatus(code string) int {
 	switch code {
-	case codeRequestUnknown, codeSystemUnknown, codeNoNbName, "AUTH-00012":
+	case codeRequestUnknown, codeSystemUnknown, codeNoNbName, "AUTH-00012", codeUserUnknown:
 		return http.StatusNotFound
-	case codeNotNew:
+	case codeNotNew, codeChangeIDDecided:
 		return http.StatusConflict
 	case codeNoVendor:
 		return http.StatusUnauthorized
@@ -167,17 +170,23 @@ func altinnDecode(w http.ResponseWriter, r *http.Request, v any) *validationErro
 	if err == nil {
 		return nil
 	}
+	e := altinnDecodeError(err)
+	return &e
+}
+
+// altinnDecodeError turns a JSON decoding error into the validation error the sandbox answers.
+func altinnDecodeError(err error) validationError {
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name = strings.Trim(name, `"`)
-		return &validationError{Code: vldUnknownMember, Paths: []string{"/" + name},
+		return validationError{Code: vldUnknownMember, Paths: []string{"/" + name},
 			Title: fmt.Sprintf("Unknown member %q (the sandbox is strict: Altinn would silently ignore it).", name)}
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return &validationError{Code: vldBadJSON, Paths: []string{"/" + strings.ReplaceAll(te.Field, ".", "/")},
+		return validationError{Code: vldBadJSON, Paths: []string{"/" + strings.ReplaceAll(te.Field, ".", "/")},
 			Title: fmt.Sprintf("Member %q has the wrong JSON type (%s).", te.Field, te.Value)}
 	}
-	return &validationError{Code: vldBadJSON, Paths: []string{"/"}, Title: "The request body is not valid JSON: " + err.Error()}
+	return validationError{Code: vldBadJSON, Paths: []string{"/"}, Title: "The request body is not valid JSON: " + err.Error()}
 }
 
 // required returns a "required" validation error for a missing member.
