@@ -50,12 +50,12 @@ type altinn struct {
 	s *Sandbox
 
 	mu       sync.Mutex
-	systems  map[string]*system     // by system id, deleted ones kept (ids are unique forever)
-	users    map[string]*systemUser // by id (= the request id that created it)
-	requests map[string]*sysRequest // by id
+	systems  map[string]*system        // by system id, deleted ones kept (ids are unique forever)
+	users    map[string]*systemUser    // by id (= the request id that created it)
+	requests map[string]*sysRequest    // by id
 	changes  map[string]*changeRequest // change requests by correlation id (altinn-api.md §4.5)
-	orgs     map[string]string      // Register: org number → name
-	seq      int                    // creation order of requests and users, for paging
+	orgs     map[string]string         // Register: org number → name
+	seq      int                       // creation order of requests and users, for paging
 
 	failApprovals bool
 	csrf          map[string]csrfToken // approval page tokens, one per rendered page

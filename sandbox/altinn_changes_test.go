@@ -38,7 +38,9 @@ func (e *altEnv) postChange(org, cid, sid string, body any) altResp {
 	return e.call("POST", "systemuser/changerequest/vendor?"+q.Encode(), e.mp(org), body)
 }
 
-func addSkatt() map[string]any { return map[string]any{"requiredRights": []any{altRight(ResourceSkatt)}} }
+func addSkatt() map[string]any {
+	return map[string]any{"requiredRights": []any{altRight(ResourceSkatt)}}
+}
 
 // TestAltinnChangeRequestLifecycle: 201 + Location with the stored fields; the same correlation id
 // returns the stored one with 200 whatever the body; approval adds the right and keeps the id; a

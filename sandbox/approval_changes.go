@@ -26,8 +26,8 @@ const csrfChange = "change:"
 
 type changeView struct {
 	ID, SystemID, SystemName, PartyOrgNo, PartyName, ExternalRef, SystemUserID, Status, CSRF, Result string
-	Add, Remove                                                                                     []string
-	Open                                                                                            bool
+	Add, Remove                                                                                      []string
+	Open                                                                                             bool
 }
 
 var changeTmpl = template.Must(template.New("change").Parse(`<!doctype html>
