@@ -52,6 +52,8 @@ type maskinporten struct {
 	sigKeys   []signingKey             // newest first; at most two published
 	keyErr    error                    // a failed lazy key generation, reported on every use
 	generated bool
+
+	certOnlyAdmin bool // the self-service API takes only certificate-authenticated admin tokens
 }
 
 type jtiEntry struct {
@@ -79,6 +81,7 @@ func (m *maskinporten) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /maskinporten/.well-known/oauth-authorization-server", m.metadata)
 	mux.HandleFunc("GET /maskinporten/jwk", m.jwks)
 	mux.HandleFunc("/maskinporten/token", m.token)
+	m.selfServiceRoutes(mux)
 }
 
 // metadata serves RFC 8414 authorization server metadata with the fields of maskinporten.md §1.

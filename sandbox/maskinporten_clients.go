@@ -47,6 +47,8 @@ type client struct {
 	org    string
 	scopes []string
 	keys   []ClientKey // Expires always set
+
+	jwksCreated, jwksUpdated time.Time // first and last self-service upload
 }
 
 var (
@@ -205,6 +207,15 @@ func (m *maskinporten) lookupClient(id string) (client, bool) {
 	cp.scopes = slices.Clone(c.scopes)
 	cp.keys = slices.Clone(c.keys)
 	return cp, true
+}
+
+// ClientKeys returns a client's registered keys with their expiry, as the self-service API lists them.
+func (s *Sandbox) ClientKeys(clientID string) ([]ClientKey, error) {
+	c, ok := s.mp.lookupClient(clientID)
+	if !ok {
+		return nil, fmt.Errorf("sandbox: keys of client %q: %w", clientID, ErrClientNotFound)
+	}
+	return c.keys, nil
 }
 
 func checkClientKey(k ClientKey, now time.Time) (ClientKey, error) {
