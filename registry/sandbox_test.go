@@ -163,7 +163,7 @@ func TestSandboxRequestLifecycle(t *testing.T) {
 	}
 	_, _, err = c.CreateRequest(ctx, CreateRequest{SystemID: sysID, PartyOrgNo: sbOrg, Rights: sbSystem().Rights})
 	var pe *ProblemError
-	if !errors.As(err, &pe) || !pe.Has(CodeSystemUserExists) || !strings.Contains(err.Error(), "nothing to request") {
+	if !errors.As(err, &pe) || !pe.Has(CodeSystemUserExists) || !strings.Contains(err.Error(), "change request") {
 		t.Errorf("create with a system user: %v", err)
 	}
 	// DELETE is idempotent; the system user stays.

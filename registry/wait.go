@@ -28,6 +28,28 @@ const maxPollFailures = 10
 // Transient failures (network, 408, 429, 5xx) are retried by the loop, up to 10 in a row; any other Altinn
 // error ends the wait, as does ctx.
 func (c *Client) WaitForApproval(ctx context.Context, id string, o WaitOptions) (*Request, error) {
+	var last *Request
+	err := c.poll(ctx, "request "+id, o, func(ctx context.Context, once *Client) (bool, error) {
+		r, err := once.GetRequest(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		last = r
+		if o.Progress != nil {
+			o.Progress(r)
+		}
+		return r.Final(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return last, nil
+}
+
+// poll runs step until it reports done, with the growing, jittered wait of WaitForApproval. step gets a
+// copy of the client that does not retry single calls. Transient failures are retried up to
+// maxPollFailures in a row; permanent ones and ctx end the wait.
+func (c *Client) poll(ctx context.Context, what string, o WaitOptions, step func(context.Context, *Client) (bool, error)) error {
 	interval, maxInterval := o.Interval, o.MaxInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
@@ -40,34 +62,31 @@ func (c *Client) WaitForApproval(ctx context.Context, id string, o WaitOptions) 
 	once.RetryMax = -1
 	failures := 0
 	for {
-		r, err := once.GetRequest(ctx, id)
+		done, err := step(ctx, &once)
 		switch {
 		case err == nil:
 			failures = 0
-			if o.Progress != nil {
-				o.Progress(r)
-			}
-			if r.Final() {
-				return r, nil
+			if done {
+				return nil
 			}
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("registry: wait for approval of request %s: %w", id, ctx.Err())
+			return fmt.Errorf("registry: wait for approval of %s: %w", what, ctx.Err())
 		case permanent(err):
-			return nil, err
+			return err
 		default:
 			failures++
-			c.logger().WarnContext(ctx, "polling the system user request failed; trying again", "request", id,
+			c.logger().WarnContext(ctx, "polling failed; trying again", "what", what,
 				"failures", failures, "error", err)
 			if failures >= maxPollFailures {
-				return nil, fmt.Errorf("registry: wait for approval of request %s: %d polls in a row failed, the last: %w",
-					id, failures, err)
+				return fmt.Errorf("registry: wait for approval of %s: %d polls in a row failed, the last: %w",
+					what, failures, err)
 			}
 		}
 		t := time.NewTimer(jitter(interval))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("registry: wait for approval of request %s: %w", id, ctx.Err())
+			return fmt.Errorf("registry: wait for approval of %s: %w", what, ctx.Err())
 		case <-t.C:
 		}
 		interval = min(interval+interval/2, maxInterval)
