@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -46,11 +47,10 @@ type ClientOptions struct {
 // Client gets tokens from Maskinporten and exchanges them at Altinn. Every call is a fresh upstream
 // request: wrap it in a Cache. Safe for concurrent use.
 type Client struct {
-	issuer, tokenURL, clientID, keyID, altinnURL string
+	issuer, tokenURL, clientID, altinnURL string
 
-	signer crypto.Signer
-	header []byte // JOSE header JSON, fixed per client
-	sigLen int    // signature length in bytes (RSA modulus size)
+	key atomic.Pointer[signingKey] // swapped whole by SetSigner; every grant reads it once
+
 
 	http  *http.Client
 	now   func() time.Time
@@ -80,32 +80,15 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if strings.TrimSpace(o.ClientID) == "" || strings.ContainsAny(o.ClientID, " \t\r\n") {
 		return nil, fmt.Errorf("tokens: ClientID %q is empty or has spaces: set the Maskinporten client id", o.ClientID)
 	}
-	if (o.KeyID == "") == (len(o.X5C) == 0) {
-		return nil, errors.New("tokens: set exactly one of KeyID (a key registered on the client) and X5C (an enterprise certificate chain)")
-	}
-	if o.Signer == nil {
-		return nil, errors.New("tokens: Signer is nil: load the Maskinporten key from the key store")
-	}
-	pub, ok := o.Signer.Public().(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("tokens: the signing key is %T, not RSA: Maskinporten grants are RS256; generate or import an RSA-2048 key", o.Signer.Public())
-	}
-	if pub.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("tokens: the RSA key has %d bits; Maskinporten needs at least 2048: generate a new key", pub.N.BitLen())
-	}
-	header, err := encodeHeader(o.KeyID, o.X5C)
+	key, err := newSigningKey(o.Signer, o.KeyID, o.X5C)
 	if err != nil {
-		return nil, fmt.Errorf("tokens: encode JOSE header: %w", err)
+		return nil, err
 	}
 	c := &Client{
 		issuer:    o.Issuer,
 		tokenURL:  o.TokenURL,
 		clientID:  o.ClientID,
-		keyID:     o.KeyID,
 		altinnURL: strings.TrimRight(o.AltinnURL, "/"),
-		signer:    o.Signer,
-		header:    header,
-		sigLen:    pub.Size(),
 		http:      o.HTTPClient,
 		now:       o.Now,
 		retry:     o.Retry.withDefaults(),
@@ -120,8 +103,57 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.key.Store(key)
 	return c, nil
 }
+
+// signingKey is the key grants are signed with and its fixed JOSE header.
+type signingKey struct {
+	signer crypto.Signer
+	kid    string // "" with x5c
+	header []byte // JOSE header JSON
+	sigLen int    // signature length in bytes (RSA modulus size)
+}
+
+// newSigningKey checks signer (RSA, at least 2048 bits) and encodes the header for kid or x5c.
+func newSigningKey(signer crypto.Signer, kid string, x5c [][]byte) (*signingKey, error) {
+	if (kid == "") == (len(x5c) == 0) {
+		return nil, errors.New("tokens: set exactly one of KeyID (a key registered on the client) and X5C (an enterprise certificate chain)")
+	}
+	if signer == nil {
+		return nil, errors.New("tokens: Signer is nil: load the Maskinporten key from the key store")
+	}
+	pub, ok := signer.Public().(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("tokens: the signing key is %T, not RSA: Maskinporten grants are RS256; generate or import an RSA-2048 key", signer.Public())
+	}
+	if pub.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("tokens: the RSA key has %d bits; Maskinporten needs at least 2048: generate a new key", pub.N.BitLen())
+	}
+	header, err := encodeHeader(kid, x5c)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: encode JOSE header: %w", err)
+	}
+	return &signingKey{signer: signer, kid: kid, header: header, sigLen: pub.Size()}, nil
+}
+
+// SetSigner switches the key grants are signed with, at once and for every later grant, without a
+// restart: a grant being signed finishes with the key it started with, no caller waits, and cached
+// tokens stay valid (they are not bound to the key). kid must be registered on the client before the
+// switch (keys rotate: upload B, wait, SetSigner(B), remove A later). A bad key is refused and the
+// current one stays.
+func (c *Client) SetSigner(signer crypto.Signer, kid string) error {
+	k, err := newSigningKey(signer, kid, nil)
+	if err != nil {
+		return err
+	}
+	old := c.key.Swap(k)
+	c.log.Info("the Maskinporten signing key was switched", "old_kid", old.kid, "kid", kid)
+	return nil
+}
+
+// KeyID is the kid grants are signed with now ("" when an x5c certificate is used).
+func (c *Client) KeyID() string { return c.key.Load().kid }
 
 // Issuer is the Maskinporten issuer (grant aud) this client uses.
 func (c *Client) Issuer() string { return c.issuer }

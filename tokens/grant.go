@@ -85,17 +85,18 @@ func (c *Client) grant(r Request, now time.Time) (string, error) {
 // RSASSA-PKCS1-v1_5 with SHA-256: an RSA crypto.Signer given crypto.SHA256 as its SignerOpts signs
 // exactly that, whichever backend holds the key.
 func (c *Client) sign(payload []byte) (string, error) {
+	k := c.key.Load()
 	enc := base64.RawURLEncoding
-	n := enc.EncodedLen(len(c.header)) + 1 + enc.EncodedLen(len(payload))
-	buf := make([]byte, 0, n+1+enc.EncodedLen(c.sigLen))
-	buf = enc.AppendEncode(buf, c.header)
+	n := enc.EncodedLen(len(k.header)) + 1 + enc.EncodedLen(len(payload))
+	buf := make([]byte, 0, n+1+enc.EncodedLen(k.sigLen))
+	buf = enc.AppendEncode(buf, k.header)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
 	digest := sha256.Sum256(buf)
-	sig, err := c.signer.Sign(rand.Reader, digest[:], crypto.SHA256)
+	sig, err := k.signer.Sign(rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
 		return "", fmt.Errorf("sign grant with key %s: %w (check that the key store is reachable: agent doctor)",
-			c.keyName(), err)
+			k.name(), err)
 	}
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, sig)
@@ -103,9 +104,9 @@ func (c *Client) sign(payload []byte) (string, error) {
 }
 
 // keyName names the signing key for messages: its kid, or "x5c certificate".
-func (c *Client) keyName() string {
-	if c.keyID != "" {
-		return "kid=" + c.keyID
+func (k *signingKey) name() string {
+	if k.kid != "" {
+		return "kid=" + k.kid
 	}
 	return "x5c certificate"
 }
