@@ -143,9 +143,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, q *request
 		oe.write(w)
 		return nil
 	}
+	callers := s.view().callers // one view for the whole request, even across a reload
 	if found && oe == nil {
 		for _, sec := range creds.secrets[:creds.n] {
-			if c := s.callers.authenticate(creds.id, sec); c != nil {
+			if c := callers.authenticate(creds.id, sec); c != nil {
 				q.log.clientID = c.id
 				return c
 			}
@@ -159,7 +160,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, q *request
 		id = string(creds.id) // a failure: off the hot path
 	}
 	reason := "missing credentials"
-	known := s.callers.byID(creds.idOrNil()) != nil
+	known := callers.byID(creds.idOrNil()) != nil
 	switch {
 	case oe != nil:
 		reason = "malformed Authorization header"

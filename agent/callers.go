@@ -38,6 +38,7 @@ type caller struct {
 	scopes      []string            // allowed, sorted
 	kind        tokens.Kind
 	audit       callerAudit // tokens already logged for this caller (D20)
+	view        *view       // the configuration this caller belongs to
 	// defaultScopes is, per allowed system user, the scopes a request without scope gets: sorted, the
 	// normalised tokens.Request scopes, shared by every such request (nothing writes into them).
 	defaultScopes map[string][]string

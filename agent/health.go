@@ -77,9 +77,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 type status struct {
-	Status string   `json:"status"`
-	Reason string   `json:"reason,omitempty"`
-	Key    *KeyInfo `json:"key,omitempty"`
+	Status   string   `json:"status"`
+	Reason   string   `json:"reason,omitempty"`
+	Key      *KeyInfo `json:"key,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // serveHealth is GET /healthz: the process is up.
@@ -87,18 +88,24 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request, _ *request)
 	writeJSON(w, http.StatusOK, status{Status: "ok"})
 }
 
-// serveReady is GET /readyz: Options.Ready passes (bounded to 5 s), else 503 with its reason; either way
-// it names the signing key's backend and whether the key is exportable (Options.Key).
+// serveReady is GET /readyz: no upstream problem the watchers found (a system user Maskinporten no longer
+// finds, an expired key) and Options.Ready passes (bounded to 5 s), else 503 with the reasons and fixes.
+// Either way it names the signing key's backend and whether the key is exportable (Options.Key), and the
+// warnings (the key expires within 30 days).
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request, _ *request) {
+	problems, warnings := s.readiness()
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, status{Status: "not ready", Reason: err.Error(), Key: s.key})
-			return
+			problems = append(problems, err.Error())
 		}
 	}
-	writeJSON(w, http.StatusOK, status{Status: "ready", Key: s.key})
+	if len(problems) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, status{Status: "not ready", Reason: joinReasons(problems), Key: s.key, Warnings: warnings})
+		return
+	}
+	writeJSON(w, http.StatusOK, status{Status: "ready", Key: s.key, Warnings: warnings})
 }
 
 // serveMetrics is GET /metrics in the Prometheus text format.

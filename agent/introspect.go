@@ -128,6 +128,6 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, q *requ
 		suID = s.suID(e.systemUser)
 	}
 	writeJSON(w, http.StatusOK, introspection{Active: true, Scope: e.scope, ClientID: c.id,
-		TokenType: "Bearer", Exp: e.exp.Unix(), SystemUserOrg: "0192:" + s.org, SystemUser: e.systemUser,
-		SystemUserID: suID, SystemID: s.systemID, ExternalRef: e.externalRef, TokenKind: string(e.kind)})
+		TokenType: "Bearer", Exp: e.exp.Unix(), SystemUserOrg: "0192:" + c.view.org, SystemUser: e.systemUser,
+		SystemUserID: suID, SystemID: c.view.systemID, ExternalRef: e.externalRef, TokenKind: string(e.kind)})
 }

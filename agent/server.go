@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,6 +103,15 @@ type Options struct {
 	// none is known (request not accepted yet). Introspection reports it as systemuser_id. The caller
 	// wires it to what onboarding saved; agent reads no files. nil means no id is reported.
 	SystemUserID func(name string) string
+	// LogLevel, if set, is the level of Logger's handler: Reload sets it from log.level.
+	LogLevel *slog.LevelVar
+	// KeyWarnings are how long before the signing key's expiry the agent warns (log once per threshold,
+	// /readyz detail); nil means 30 and 7 days.
+	KeyWarnings []time.Duration
+	// WatchInterval is how often Run checks the key's expiry and probes each system user upstream
+	// (a deleted system user shows as MP-303; DefaultWatchInterval is a good value); zero disables the
+	// loop (token requests still report what they meet).
+	WatchInterval time.Duration
 }
 
 // KeyInfo says which key store backend signs the grants and whether its key is exportable. It holds
@@ -124,24 +134,25 @@ func (o Options) keyInfo() *KeyInfo {
 
 // Server is the local API. Make one with New, then serve it with Run (one or more listeners).
 type Server struct {
-	org         string
-	systemID    string
-	suID        func(name string) string
-	callers     *callerTable
-	systemUsers map[string]config.SystemUser
-	src         tokens.Source
-	log         *slog.Logger
-	now         func() time.Time
-	realClock   bool // now is time.Now: a request's one reading of the clock serves as token time too
-	ready       func(ctx context.Context) error
-	key         *KeyInfo
-	throttle    *throttle
-	issued      *issuedStore
-	metrics     *metrics
-	gatherer    prometheus.Gatherer
-	timeouts    Timeouts
-	maxConns    int
-	cfgAddr     net.Addr
+	cur        atomic.Pointer[view] // callers, system users, organisation: swapped whole by Reload
+	suID       func(name string) string
+	logLevel   *slog.LevelVar
+	health     *healthState
+	watchEvery time.Duration
+	watching   atomic.Bool
+	src        tokens.Source
+	log        *slog.Logger
+	now        func() time.Time
+	realClock  bool // now is time.Now: a request's one reading of the clock serves as token time too
+	ready      func(ctx context.Context) error
+	key        *KeyInfo
+	throttle   *throttle
+	issued     *issuedStore
+	metrics    *metrics
+	gatherer   prometheus.Gatherer
+	timeouts   Timeouts
+	maxConns   int
+	cfgAddr    net.Addr
 }
 
 // New validates o and builds a Server. Errors name the config field and say how to fix it.
@@ -157,32 +168,22 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: config field listen: %w", err)
 	}
-	if !isOrgNumber(cfg.Organization) {
-		return nil, fmt.Errorf("agent: config field organization %q is not a 9-digit organisation number; "+
-			"set it to the organisation's own number", cfg.Organization)
-	}
-	sus, err := buildSystemUsers(cfg.SystemUsers)
-	if err != nil {
-		return nil, err
-	}
-	callers, err := buildCallers(cfg.Clients, sus)
+	v, err := buildView(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		org:         cfg.Organization,
-		systemID:    cfg.System.ID,
-		suID:        o.SystemUserID,
-		callers:     callers,
-		systemUsers: sus,
-		src:         o.Tokens,
-		log:         o.Logger,
-		now:         o.Now,
-		ready:       o.Ready,
-		key:         o.keyInfo(),
-		timeouts:    o.Timeouts.withDefaults(),
-		maxConns:    o.MaxConns,
-		cfgAddr:     net.TCPAddrFromAddrPort(ap),
+		suID:       o.SystemUserID,
+		logLevel:   o.LogLevel,
+		watchEvery: o.WatchInterval,
+		src:        o.Tokens,
+		log:        o.Logger,
+		now:        o.Now,
+		ready:      o.Ready,
+		key:        o.keyInfo(),
+		timeouts:   o.Timeouts.withDefaults(),
+		maxConns:   o.MaxConns,
+		cfgAddr:    net.TCPAddrFromAddrPort(ap),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -190,6 +191,8 @@ func New(o Options) (*Server, error) {
 	if s.now == nil {
 		s.now, s.realClock = time.Now, true
 	}
+	s.cur.Store(v)
+	s.health = newHealthState(o.KeyWarnings)
 	if s.maxConns <= 0 {
 		s.maxConns = DefaultMaxConns
 	}
@@ -218,6 +221,9 @@ func New(o Options) (*Server, error) {
 	s.gatherer = g
 	if s.metrics, err = newMetrics(reg); err != nil {
 		return nil, fmt.Errorf("agent: registering metrics: %w; pass a fresh registry", err)
+	}
+	if err := s.registerWatchMetrics(reg); err != nil {
+		return nil, fmt.Errorf("agent: registering the watch metrics: %w; pass a fresh registry", err)
 	}
 	if cs, ok := o.Tokens.(cacheStatser); ok {
 		if err := registerCacheMetrics(reg, cs); err != nil {
@@ -250,6 +256,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(newConnListener(ln, conns)) }()
 	s.log.Info("serving the local token endpoint", "addr", ln.Addr().String())
+	if s.watchEvery > 0 && s.watching.CompareAndSwap(false, true) {
+		go s.watch(ctx, s.watchEvery)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("agent: serving on %s stopped: %w; restart the service", ln.Addr(), err)

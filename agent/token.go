@@ -38,7 +38,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q *request) 
 		badRequest("unsupported_grant_type", "only client_credentials is supported").write(w)
 		return
 	}
-	su, oe := c.systemUser(q.form.get(fieldSystemUser), s.systemUsers)
+	su, oe := c.systemUser(q.form.get(fieldSystemUser), c.view.systemUsers)
 	if oe != nil {
 		oe.write(w)
 		return
@@ -49,7 +49,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q *request) 
 		return
 	}
 	// scopes are sorted and without repeats: the request is normalised as it is.
-	req := tokens.Request{Scopes: scopes, Org: s.org, ExternalRef: su.ExternalRef, Kind: c.kind}
+	req := tokens.Request{Scopes: scopes, Org: c.view.org, ExternalRef: su.ExternalRef, Kind: c.kind}
 	q.wait.init(r.Context(), q.start.Add(s.timeouts.Token))
 	tok, err := s.src.Token(&q.wait, req)
 	q.wait.stop()
@@ -59,6 +59,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q *request) 
 	if err == nil && (tok.AccessToken == "" || tok.ExpiresIn(now) < 1) {
 		err = errExpiredFromSource
 	}
+	s.noteUpstream(su.Name, err)
 	if err != nil {
 		s.failUpstream(w, c, req, err)
 		return

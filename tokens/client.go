@@ -51,7 +51,6 @@ type Client struct {
 
 	key atomic.Pointer[signingKey] // swapped whole by SetSigner; every grant reads it once
 
-
 	http  *http.Client
 	now   func() time.Time
 	retry RetryPolicy
