@@ -153,7 +153,7 @@ func TestOpenAPILiveResponses(t *testing.T) {
 		{name: "readyz, ready", r: req{method: http.MethodGet, path: "/readyz"}, status: 200, valid: true,
 			before: func() {
 				a.src.set(func(f *fakeSource) { f.err = nil })
-				a.srv.noteUpstream("default", nil) // the MP-303 of the case before made it not ready
+				a.srv.noteUpstream("default", nil)                              // the MP-303 of the case before made it not ready
 				a.srv.SetKeyExpiry("kid-1", a.clock.Now().Add(10*24*time.Hour)) // a warning in the reply
 			}},
 		{name: "readyz, not ready", r: req{method: http.MethodGet, path: "/readyz"}, status: 503, valid: true,
