@@ -27,7 +27,9 @@ func TestJudgeWritableACL(t *testing.T) {
 		{"users may write", with(func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: true, SID: users, Mask: fileModify}) }), "/remove:g *" + users},
 		{"generic write", with(func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: true, SID: users, Mask: genericWrite}) }), "lets " + users},
 		{"deny entry only takes away", with(func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: false, SID: users, Mask: fileAllAccess}) }), ""},
-		{"creator owner template", with(func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: true, SID: sidCreatorOwner, Mask: fileAllAccess}) }), ""},
+		{"creator owner template", with(func(v *aclView) {
+			v.ACEs = append(v.ACEs, aceView{Allow: true, SID: sidCreatorOwner, Mask: fileAllAccess})
+		}), ""},
 		{"foreign owner", with(func(v *aclView) { v.Owner = other }), "/setowner"},
 		{"own owner", with(func(v *aclView) { v.Owner = self }), ""},
 		{"null DACL", with(func(v *aclView) { v.NullDACL = true }), "no DACL"},

@@ -104,4 +104,3 @@ func uidName(uid uint32) string {
 	}
 	return "uid " + s
 }
-
