@@ -3,7 +3,8 @@
 // it; Maskinporten and Altinn answer, with this host's clock skew read from their Date header; the
 // organisation's token works; the system and each system user request stand as they should (a pending
 // request shows its confirm URL); the service is installed and running; the listen port is free or held
-// by the agent itself; each local caller's secret file matches its digest. It only reads: it changes no
+// by the agent itself; each local caller's secret file matches its digest and only its account can read
+// it; no other account can change the config, its directory or the state directory. It only reads: it changes no
 // file, no key and nothing upstream.
 //
 // doctor may import config, keystore, tokens, registry and installer. Only cmd/agent imports it; it
@@ -147,6 +148,7 @@ func Run(ctx context.Context, o Options) Report {
 	}
 	r := &run{o: o}
 	r.checkConfig()
+	r.checkPerms()
 	if r.cfg != nil {
 		r.checkKey(ctx)
 		r.checkUpstream(ctx)

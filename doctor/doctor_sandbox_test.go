@@ -152,7 +152,7 @@ func TestDoctorPortAndCallers(t *testing.T) {
 	sum := sha256.Sum256([]byte("s3cret"))
 	digest := hex.EncodeToString(sum[:])
 	cfg.Clients = []config.Client{
-		{ID: "good", SecretSHA256: digest, SecretFile: good, OSUser: "root", SystemUsers: []string{"default"}, Scopes: []string{"altinn:systembruker.demo"}},
+		{ID: "good", SecretSHA256: digest, SecretFile: good, OSUser: selfName(t), SystemUsers: []string{"default"}, Scopes: []string{"altinn:systembruker.demo"}},
 		{ID: "gone", SecretSHA256: digest, SecretFile: filepath.Join(dir, "gone.secret"), SystemUsers: []string{"default"}, Scopes: []string{"altinn:systembruker.demo"}},
 		{ID: "wrong", SecretSHA256: strings.Repeat("0", 64), SecretFile: good, SystemUsers: []string{"default"}, Scopes: []string{"altinn:systembruker.demo"}},
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -210,4 +211,14 @@ func skipFileBackendOnWindows(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the file key store is refused on Windows (keystore.TestOpen); its Unix permission checks do not apply")
 	}
+}
+
+// selfName is the account running the test.
+func selfName(t *testing.T) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
 }

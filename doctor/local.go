@@ -128,12 +128,22 @@ func (r *run) ready(ctx context.Context, addr string) (string, bool) {
 	return fmt.Sprintf("HTTP %d %s", code, st.Reason), false
 }
 
-// checkCallers checks each local caller's secret file against its digest.
+// checkCallers checks each local caller's secret file: owner-only and owned by the caller's account
+// (the real owner is reported, D19), and matching its digest.
 func (r *run) checkCallers() {
 	for _, cl := range r.cfg.Clients {
-		switch ok, err := fileMatches(cl.SecretFile, cl.SecretSHA256); {
-		case cl.SecretFile == "":
+		if cl.SecretFile == "" {
 			r.add(Finding{Check: CheckCallers, Severity: SevInfo, Message: fmt.Sprintf("caller %s: no secret file recorded (its secret was shown once)", cl.ID)})
+			continue
+		}
+		owner, permErr := installer.CheckOwnerOnly(cl.SecretFile, cl.OSUser)
+		if permErr != nil && !errors.Is(permErr, os.ErrNotExist) {
+			r.add(Finding{Check: CheckCallers, Severity: SevError, Message: fmt.Sprintf("caller %s: %v", cl.ID, permErr),
+				Fix:    "apply the fix named above, then make a new secret (`agent clients rotate " + cl.ID + "`): another account may have read it",
+				Detail: map[string]string{"path": cl.SecretFile, "owner": owner, "os_user": cl.OSUser}})
+			continue
+		}
+		switch ok, err := fileMatches(cl.SecretFile, cl.SecretSHA256); {
 		case errors.Is(err, os.ErrNotExist):
 			r.add(Finding{Check: CheckCallers, Severity: SevWarning, Message: fmt.Sprintf("caller %s: the secret file %s is missing", cl.ID, cl.SecretFile),
 				Fix: "make a new secret: `agent clients rotate " + cl.ID + "`"})
@@ -143,7 +153,8 @@ func (r *run) checkCallers() {
 			r.add(Finding{Check: CheckCallers, Severity: SevError, Message: fmt.Sprintf("caller %s: the secret in %s does not match the config, so the caller is refused", cl.ID, cl.SecretFile),
 				Fix: "make a new secret: `agent clients rotate " + cl.ID + "`"})
 		default:
-			r.add(Finding{Check: CheckCallers, Severity: SevOK, Message: fmt.Sprintf("caller %s: the secret file %s matches (owner %s)", cl.ID, cl.SecretFile, cl.OSUser)})
+			r.add(Finding{Check: CheckCallers, Severity: SevOK, Message: fmt.Sprintf("caller %s: the secret file %s matches, is owner-only and owned by %s", cl.ID, cl.SecretFile, owner),
+				Detail: map[string]string{"path": cl.SecretFile, "owner": owner}})
 		}
 	}
 }

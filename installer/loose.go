@@ -7,16 +7,19 @@ package installer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // CheckWritable refuses path (the config file, or the state directory) when an account other than the
-// current one and root could change it: group- or world-writable, owned by another account, or in a
-// directory such an account could write (so it could replace the file). On Windows: a NULL DACL, an
-// owner other than the current account, SYSTEM, Administrators or TrustedInstaller, or an allow entry
+// current one, root and the trusted accounts (e.g. the service account, when an administrator checks)
+// could change it: group- or world-writable, owned by another account, or in a directory such an
+// account could write (so it could replace the file). On Linux, systemd's dynamic service users
+// (DynamicUser=, uids 61184–65519) count as trusted owners. On Windows: a NULL DACL, an owner other than
+// the current account, SYSTEM, Administrators, TrustedInstaller or a trusted account, or an allow entry
 // with write rights for another account, on the path or its directory. The error names the path, why,
 // and the command that fixes it. A missing path returns an error wrapping os.ErrNotExist.
-func CheckWritable(path string) error { return checkWritable(path) }
+func CheckWritable(path string, trusted ...string) error { return checkWritable(path, trusted) }
 
 // CheckOwnerOnly refuses a caller's secret file that is not a regular file readable and writable by its
 // owner only (Linux mode 0600 or 0400; Windows a protected DACL allowing only the owner, SYSTEM and
@@ -42,13 +45,14 @@ const (
 )
 
 // judgeWritableACL is CheckWritable's rule for one Windows path, given the current account's SID.
-func judgeWritableACL(path string, v aclView, self string) error {
+func judgeWritableACL(path string, v aclView, self string, trustedSIDs ...string) error {
 	fix := fmt.Sprintf(`icacls "%s" /inheritance:r /grant:r *%s:F *%s:F *%s:F`, path, sidSystem, sidAdministrators, self)
 	if v.NullDACL {
 		return fmt.Errorf("%s has no DACL, so every account can change it (D19); fix: %s", path, fix)
 	}
 	trusted := func(sid string) bool {
-		return sid == self || sid == sidSystem || sid == sidAdministrators || sid == sidTrustedInstaller
+		return sid == self || sid == sidSystem || sid == sidAdministrators || sid == sidTrustedInstaller ||
+			slices.Contains(trustedSIDs, sid)
 	}
 	if !trusted(v.Owner) {
 		return fmt.Errorf("%s is owned by %s, not this account, SYSTEM or Administrators: its owner can change it and its permissions (D19); fix: icacls \"%s\" /setowner *%s, then %s",

@@ -11,7 +11,7 @@ import (
 	"syscall"
 )
 
-func checkWritable(path string) error {
+func checkWritable(path string, trustedNames []string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("check permissions of %s: %w", path, err)
@@ -22,7 +22,15 @@ func checkWritable(path string) error {
 		}
 	}
 	self := uint32(os.Geteuid())
-	if err := judgeWritableMode(path, fi, self, false); err != nil {
+	trusted := map[uint32]bool{self: true, 0: true}
+	for _, n := range trustedNames {
+		if u, err := user.Lookup(n); err == nil {
+			if uid, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+				trusted[uint32(uid)] = true
+			}
+		}
+	}
+	if err := judgeWritableMode(path, fi, self, trusted, false); err != nil {
 		return err
 	}
 	abs, err := filepath.Abs(path)
@@ -38,7 +46,7 @@ func checkWritable(path string) error {
 		if err != nil {
 			return fmt.Errorf("check permissions of %s: %w", dir, err)
 		}
-		if err := judgeWritableMode(dir, di, self, true); err != nil {
+		if err := judgeWritableMode(dir, di, self, trusted, true); err != nil {
 			return err
 		}
 	}
@@ -46,7 +54,7 @@ func checkWritable(path string) error {
 }
 
 // judgeWritableMode applies CheckWritable's rule to one path; parent says it holds the checked path.
-func judgeWritableMode(path string, fi os.FileInfo, self uint32, parent bool) error {
+func judgeWritableMode(path string, fi os.FileInfo, self uint32, trusted map[uint32]bool, parent bool) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fmt.Errorf("%s: cannot read its owner on this system", path)
@@ -56,7 +64,7 @@ func judgeWritableMode(path string, fi os.FileInfo, self uint32, parent bool) er
 		what = "directory " + path + " (it holds the checked file: whoever can write it can replace the file)"
 	}
 	mode := fi.Mode()
-	if st.Uid != self && st.Uid != 0 {
+	if !trusted[st.Uid] && (st.Uid < dynamicUIDMin || st.Uid > dynamicUIDMax) {
 		return fmt.Errorf("%s is owned by %s, not by this account (%s) or root: that account can change it (D19); fix: chown %s %s",
 			what, uidName(st.Uid), uidName(self), uidName(self), path)
 	}

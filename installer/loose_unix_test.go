@@ -32,6 +32,8 @@ func TestCheckWritable(t *testing.T) {
 		{"directory 1777 sticky", 0o600, os.ModeSticky | 0o777, -1, -1, ""},
 		{"foreign owner", 0o600, 0o700, 65534, -1, "chown"},
 		{"foreign directory owner", 0o600, 0o755, -1, 65534, "directory"},
+		{"trusted owner (the service account)", 0o600, 0o700, 65534, -1, "trusted"},
+		{"systemd dynamic user", 0o600, 0o700, 61200, -1, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +56,17 @@ func TestCheckWritable(t *testing.T) {
 			if tc.dirOwner >= 0 {
 				must(t, os.Chown(dir, tc.dirOwner, tc.dirOwner))
 			}
-			err := CheckWritable(p)
+			var err error
+			if tc.wantError == "trusted" {
+				nobody, lerr := user.LookupId("65534")
+				if lerr != nil {
+					t.Skip("no account with uid 65534")
+				}
+				tc.wantError = ""
+				err = CheckWritable(p, nobody.Username)
+			} else {
+				err = CheckWritable(p)
+			}
 			switch {
 			case tc.wantError == "" && err != nil:
 				t.Fatalf("refused: %v", err)

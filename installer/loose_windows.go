@@ -17,17 +17,23 @@ func currentSID() (string, error) {
 	return u.User.Sid.String(), nil
 }
 
-func checkWritable(path string) error {
+func checkWritable(path string, trustedNames []string) error {
 	self, err := currentSID()
 	if err != nil {
 		return err
+	}
+	var trusted []string
+	for _, n := range trustedNames {
+		if sid, _, _, err := windows.LookupSID("", n); err == nil {
+			trusted = append(trusted, sid.String())
+		}
 	}
 	for _, p := range []string{path, filepath.Dir(path)} {
 		v, err := readACL(p)
 		if err != nil {
 			return fmt.Errorf("check permissions of %s: %w", p, err)
 		}
-		if err := judgeWritableACL(p, v, self); err != nil {
+		if err := judgeWritableACL(p, v, self, trusted...); err != nil {
 			return err
 		}
 	}
