@@ -26,7 +26,7 @@ func (r *run) checkPerms() {
 			return // reported by the config and state checks
 		case err != nil:
 			r.add(Finding{Check: CheckPermissions, Severity: SevError, Message: what + ": " + err.Error(),
-				Fix: "apply the fix named above; `agent run` refuses to start until then",
+				Fix:    "apply the fix named above; `agent run` refuses to start until then",
 				Detail: map[string]string{"path": path}})
 			return
 		}
