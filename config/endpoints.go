@@ -78,6 +78,8 @@ func (c *Config) resolveEndpoints(p *problems) Endpoints {
 		}
 		if err := checkEndpointURL(v); err != nil {
 			p.add(f.path, "%v", err)
+		} else if env != EnvSandbox && strings.HasPrefix(strings.ToLower(v), "http:") {
+			p.add(f.path, "is %s with environment: %s; plain http (even to this machine) is allowed only with environment: sandbox, the embedded fakes: use the https URL of Maskinporten or Altinn, or set environment: sandbox", quote(v), env)
 		}
 	}
 	if v := out.MaskinportenIssuer; v != "" && !strings.HasSuffix(v, "/") {

@@ -54,6 +54,16 @@ func TestResolvedEndpointsErrors(t *testing.T) {
 	if _, err := c.ResolvedEndpoints(); err == nil || !strings.Contains(err.Error(), "byte for byte") {
 		t.Errorf("issuer without slash: %v", err)
 	}
+	// Plain http to loopback is the sandbox's alone (issue 15 #4).
+	for _, env := range []Environment{EnvTest, EnvProduction, ""} {
+		for _, u := range []string{"http://127.0.0.1:4000/token", "http://localhost:4000/token", "HTTP://[::1]:4000/token"} {
+			c = &Config{Environment: env, Endpoints: Endpoints{MaskinportenToken: u}}
+			if _, err := c.ResolvedEndpoints(); err == nil || !strings.Contains(err.Error(), "environment: sandbox") ||
+				!strings.Contains(err.Error(), "endpoints.maskinporten_token") {
+				t.Errorf("environment %q with %s: %v, want a refusal naming the field and the sandbox", env, u, err)
+			}
+		}
+	}
 	c = &Config{Environment: EnvProduction, Endpoints: Endpoints{MaskinportenToken: "http://maskinporten.no/token"}}
 	if _, err := c.ResolvedEndpoints(); err == nil {
 		t.Error("plain http to a remote host accepted")
