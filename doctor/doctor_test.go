@@ -123,6 +123,9 @@ func TestDoctorKeyStore(t *testing.T) {
 			// A session bus that is not there: deterministic, and starts no bus daemon.
 			t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(t.TempDir(), "no-bus"))
 			cfg.Environment, cfg.Maskinporten.Key = config.EnvTest, config.KeyRef{Backend: "keyring", Name: "maskinporten"}
+			for _, u := range []*string{&cfg.Endpoints.MaskinportenIssuer, &cfg.Endpoints.MaskinportenToken, &cfg.Endpoints.Altinn} {
+				*u = strings.Replace(*u, "http://", "https://", 1) // plain http is the sandbox's alone
+			}
 		}, "keyring key store", "systemd-creds"},
 	}
 	for _, tt := range tests {
