@@ -41,6 +41,8 @@ type CacheStats struct {
 	Errors       uint64 // failed upstream fetches
 	NegativeHits uint64 // calls answered with a cached configuration error, or within a 429's Retry-After
 	Stale        uint64 // cached tokens served in the refresh window after a failed refresh
+	Hedges       uint64 // hedged attempts started for fetches stuck on a slow or hung upstream
+	Paced        uint64 // calls answered with a key's last error during its failure backoff
 	Entries      int    // keys held now
 }
 
@@ -86,7 +88,7 @@ type Cache struct {
 	// replace it.
 	jitter func(max time.Duration) time.Duration
 
-	hits, misses, refreshes, fetches, errs, negHits, stale atomic.Uint64
+	hits, misses, refreshes, fetches, errs, negHits, stale, hedges, paced atomic.Uint64
 }
 
 // exchanger is a Source that can trade a Maskinporten token for an Altinn token (*Client).
@@ -102,6 +104,15 @@ type entry struct {
 	refreshing atomic.Bool  // a background refresh is running
 	fetching   atomic.Int32 // fetches running (keeps the entry from being swept)
 	retryAt    atomic.Int64 // no background refresh before this (UnixNano) after a failure
+
+	// Failure pacing and hedging (backoff.go).
+	failures  atomic.Int32                  // consecutive failed fetches
+	nextFetch atomic.Int64                  // no fetch before this (UnixNano, cache clock) after a failure
+	lastErr   atomic.Pointer[error]         // the last failure, answered during the backoff
+	started   atomic.Int64                  // when the running shared fetch began (UnixNano, real time), 0 if none
+	lastHedge atomic.Int64                  // when the last hedged attempt began (UnixNano, real time)
+	hedging   atomic.Bool                   // a hedged attempt runs
+	stored    atomic.Pointer[chan struct{}] // closed when a token is stored
 }
 
 // entryState is an immutable snapshot: the cached token and any negative-cached error.
@@ -188,7 +199,7 @@ func (c *Cache) Refresh(ctx context.Context, r Request) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	return c.wait(ctx, e)
+	return c.join(ctx, e)
 }
 
 // Flush forgets every cached token and error. Fetches already running finish but are not cached.
@@ -205,6 +216,7 @@ func (c *Cache) Stats() CacheStats {
 	return CacheStats{
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Refreshes: c.refreshes.Load(), Fetches: c.fetches.Load(),
 		Errors: c.errs.Load(), NegativeHits: c.negHits.Load(), Stale: c.stale.Load(), Entries: len(*c.entries.Load()),
+		Hedges: c.hedges.Load(), Paced: c.paced.Load(),
 	}
 }
 
@@ -244,24 +256,51 @@ func (e *entry) sweepable(now time.Time) bool {
 	return st != nil && e.fetching.Load() == 0 && !st.negative(now) && !st.tok.Expiry.After(now)
 }
 
-// wait joins or starts the key's fetch and waits for it or for ctx. It never returns a token with less
-// than MinValidity left.
+// wait answers with the key's last error while its failure backoff runs (no upstream call), else joins
+// or starts the key's fetch.
 func (c *Cache) wait(ctx context.Context, e *entry) (Token, error) {
-	ch := c.sf.DoChan(e.sfKey, func() (any, error) { return c.fetch(ctx, e) })
-	select {
-	case <-ctx.Done():
-		return Token{}, fmt.Errorf("tokens: waiting for %s: %w (the fetch goes on and fills the cache)", e.req, ctx.Err())
-	case res := <-ch:
-		if res.Err != nil {
-			return Token{}, res.Err
-		}
-		tok := res.Val.(Token)
-		if left := tok.Expiry.Sub(c.now()); left < c.minValidity {
-			return Token{}, fmt.Errorf("tokens: the new %s is valid for %s only, less than the minimum validity %s: lower the minimum validity or check this host's clock",
-				e.req, left.Round(time.Millisecond), c.minValidity)
-		}
-		return tok, nil
+	if err := c.backingOff(e); err != nil {
+		c.paced.Add(1)
+		return Token{}, err
 	}
+	return c.join(ctx, e)
+}
+
+// join joins or starts the key's fetch and waits for it, for a token stored by a hedged attempt, or for
+// ctx; while it waits on a fetch stuck longer than hedgeAfter it starts hedged attempts. It never
+// returns a token with less than MinValidity left.
+func (c *Cache) join(ctx context.Context, e *entry) (Token, error) {
+	stored := e.storedChan()
+	ch := c.sf.DoChan(e.sfKey, func() (any, error) { return c.fetch(ctx, e) })
+	tick := time.NewTicker(hedgeAfter / 10)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Token{}, fmt.Errorf("tokens: waiting for %s: %w (the fetch goes on and fills the cache)", e.req, ctx.Err())
+		case res := <-ch:
+			if res.Err != nil {
+				return Token{}, res.Err
+			}
+			return c.checkValidity(e, res.Val.(Token))
+		case <-stored:
+			if st := e.state.Load(); st != nil && st.tok.AccessToken != "" {
+				return c.checkValidity(e, st.tok)
+			}
+			stored = e.storedChan()
+		case <-tick.C:
+			c.maybeHedge(ctx, e)
+		}
+	}
+}
+
+// checkValidity refuses a new token with less than MinValidity left.
+func (c *Cache) checkValidity(e *entry, tok Token) (Token, error) {
+	if left := tok.Expiry.Sub(c.now()); left < c.minValidity {
+		return Token{}, fmt.Errorf("tokens: the new %s is valid for %s only, less than the minimum validity %s: lower the minimum validity or check this host's clock",
+			e.req, left.Round(time.Millisecond), c.minValidity)
+	}
+	return tok, nil
 }
 
 // refreshInBackground starts one refresh of e unless one runs or the last one failed recently.
@@ -294,13 +333,23 @@ func (c *Cache) refreshInBackground(ctx context.Context, e *entry, now time.Time
 func (c *Cache) fetch(parent context.Context, e *entry) (any, error) {
 	e.fetching.Add(1)
 	defer e.fetching.Add(-1)
+	e.started.Store(time.Now().UnixNano())
+	defer e.started.Store(0)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), fetchTimeout)
 	defer cancel()
+	if e.failures.Load() > 0 {
+		ctx = withSingleAttempt(ctx) // failing: the backoff paces the attempts, not the client
+	}
 	c.fetches.Add(1)
 	sent := c.now()
+	before := e.state.Load()
 	tok, err := c.upstream(ctx, e.req)
 	if err != nil {
 		c.errs.Add(1)
+		if st := e.state.Load(); st != before && st != nil && st.usable(c.now(), c.minValidity) {
+			return st.tok, nil // a hedged attempt got a token while this one failed
+		}
+		c.failed(e, err)
 		old := e.state.Load()
 		ue := AsError(err)
 		var pause time.Duration // how long callers are answered with err without asking upstream
@@ -321,12 +370,18 @@ func (c *Cache) fetch(parent context.Context, e *entry) (any, error) {
 		}
 		return nil, err
 	}
+	c.store(e, tok, sent)
+	return tok, nil
+}
+
+// store caches tok, fetched at sent, in e and ends its failure backoff.
+func (c *Cache) store(e *entry, tok Token, sent time.Time) {
 	lifetime := tok.Expiry.Sub(sent)
 	ahead := min(c.refreshAhead, lifetime/2)
 	ahead += c.jitter(time.Duration(float64(ahead) * RefreshJitter))
 	e.state.Store(&entryState{tok: tok, refreshAt: tok.Expiry.Add(-ahead)})
 	e.retryAt.Store(0)
-	return tok, nil
+	c.succeeded(e)
 }
 
 // randomJitter is a uniformly random duration in [0, max), or 0 when max is not positive.

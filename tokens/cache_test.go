@@ -202,7 +202,8 @@ func TestCacheUpstreamDown(t *testing.T) {
 	if e := AsError(err); e == nil || !e.Temporary || e.RetryAfter != 20*time.Second {
 		t.Fatalf("error = %v, want temporary with RetryAfter 20s", err)
 	}
-	f.setAlways(nil) // upstream is back
+	f.setAlways(nil)            // upstream is back
+	clk.Advance(failBackoffMax) // the key's failure backoff (shared by every caller) has run out
 	if got := mustToken(t, c, sysReq); got.AccessToken == first.AccessToken || got.Expiry.Sub(clk.Now()) != 120*time.Second {
 		t.Fatal("service did not resume with a new token")
 	}
@@ -283,6 +284,7 @@ func TestCacheNegativeOnlyForConfigErrors(t *testing.T) {
 			f.setAlways(tt.reply)
 			c := NewCache(testClient(t, f, func(o *ClientOptions) { o.Retry.Max = -1 }), CacheOptions{Now: clk.Now})
 			_, err1 := c.Token(context.Background(), sysReq)
+			clk.Advance(failBackoffMax) // past the failure backoff every failure gets
 			_, err2 := c.Token(context.Background(), sysReq)
 			if err1 == nil || err2 == nil || err1.Error() != err2.Error() {
 				t.Fatalf("errors %v / %v", err1, err2)

@@ -234,7 +234,7 @@ func (c *Client) post(ctx context.Context, r Request) (Token, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	a.req = req
-	resp, err := a.client().Do(req)
+	resp, err := a.client(ctx).Do(req)
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()

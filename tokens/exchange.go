@@ -38,7 +38,7 @@ func (c *Client) Exchange(ctx context.Context, mp Token) (Token, error) {
 	req.Header.Set("Authorization", "Bearer "+mp.AccessToken)
 	req.Header.Set("Accept", "text/plain")
 	sent := c.now()
-	resp, err := a.client().Do(req)
+	resp, err := a.client(ctx).Do(req)
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()

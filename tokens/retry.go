@@ -94,9 +94,14 @@ func (a *call) grantBody() (io.Reader, error) {
 	return bytes.NewReader(b), nil
 }
 
-// client returns the retrying client for this call; its policies see this call's state.
-func (a *call) client() *retryablehttp.Client {
+// client returns the retrying client for this call; its policies see this call's state. Under a
+// context marked by withSingleAttempt (a Cache that owns the retries of a failing key) it makes one
+// attempt.
+func (a *call) client(ctx context.Context) *retryablehttp.Client {
 	p := a.c.retry
+	if singleAttempt(ctx) {
+		p.Max = 0
+	}
 	return &retryablehttp.Client{
 		HTTPClient:     a.c.http,
 		RetryMax:       p.Max,
