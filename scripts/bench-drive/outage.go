@@ -24,20 +24,23 @@ type drillKind struct {
 	retryAfter time.Duration
 }
 
-// drillKinds are the failures of the drill. The bounds follow tokens' defaults: 3 retries after the
-// first attempt with backoff from 250 ms (jitter: at least half), so at most 4 attempts per 0.875 s;
-// a 429 with Retry-After r is not asked again within r; a hang ends at the 10 s response header timeout.
-// Each key may have one more fetch (4 attempts) under way when the window starts or ends.
+// drillKinds are the failures of the drill. The bounds follow tokens' defaults: the first failing fetch
+// of a key makes 3 retries after its first attempt (backoff from 250 ms, jitter: at least half), then the
+// key's fetches are single attempts paced by a backoff of at least 125 ms, 250 ms, 500 ms, then 1 s (at
+// most 2 s), shared by every caller: at most about one attempt a second per key; a 429 with
+// Retry-After r is not asked again within r; a hung fetch is joined by one hedged attempt (bounded to
+// 1.5 s) every 1.5 s while callers wait. Each key may have one more fetch (4 attempts) under way when
+// the window starts or ends.
 func drillKinds(retryAfter time.Duration) map[string]drillKind {
 	perSec := func(rate float64) func(time.Duration, int) int64 {
 		return func(w time.Duration, keys int) int64 { return int64(keys) * (int64(rate*w.Seconds()) + 4) }
 	}
 	return map[string]drillKind{
-		"503": {name: "503", fault: fault{Status: 503}, bound: perSec(4 / 0.875)},
+		"503": {name: "503", fault: fault{Status: 503}, bound: perSec(1)},
 		"429": {name: "429 + Retry-After " + retryAfter.String(), fault: fault{Status: 429, RetryAfter: retryAfter.String()},
 			bound: perSec(1 / retryAfter.Seconds()), retryAfter: retryAfter},
-		"hang":  {name: "hang", fault: fault{Delay: "1h"}, bound: perSec(1 / 10.0)},
-		"reset": {name: "reset", fault: fault{Reset: true}, bound: perSec(4 / 0.875)},
+		"hang":  {name: "hang", fault: fault{Delay: "1h"}, bound: perSec(1/1.5 + 1/10.0)},
+		"reset": {name: "reset", fault: fault{Reset: true}, bound: perSec(1)},
 	}
 }
 

@@ -85,8 +85,9 @@ func (d *drill) report(out io.Writer, k drillKind, results []result, st sandboxS
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "    slowest reply during the failure: %s (request timeout %s)\n", ms(slowest), d.requestTimeout)
 	limit := k.bound(window, len(d.c.ids))
-	fmt.Fprintf(out, "    upstream token requests during the failure, %d cache keys: %d (%.1f/s; bound %d)\n", len(d.c.ids),
-		st.TokenRequests, float64(st.TokenRequests)/window.Seconds(), limit)
+	fmt.Fprintf(out, "    upstream token requests during the failure, %d cache keys: %d (%.1f/s, %.0f per key per minute; bound %d)\n",
+		len(d.c.ids), st.TokenRequests, float64(st.TokenRequests)/window.Seconds(),
+		float64(st.TokenRequests)/float64(len(d.c.ids))/window.Minutes(), limit)
 	resumed := !resumedAt.IsZero()
 	if resumed {
 		fmt.Fprintf(out, "    served again %s after the upstream came back\n", ms(resumedAt.Sub(tc)))
