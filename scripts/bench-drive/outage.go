@@ -36,11 +36,11 @@ func drillKinds(retryAfter time.Duration) map[string]drillKind {
 		return func(w time.Duration, keys int) int64 { return int64(keys) * (int64(rate*w.Seconds()) + 4) }
 	}
 	return map[string]drillKind{
-		"503": {name: "503", fault: fault{Status: 503}, bound: perSec(1)},
+		"503": {name: "503", fault: fault{Status: 503}, bound: perSec(1.3)},
 		"429": {name: "429 + Retry-After " + retryAfter.String(), fault: fault{Status: 429, RetryAfter: retryAfter.String()},
 			bound: perSec(1 / retryAfter.Seconds()), retryAfter: retryAfter},
 		"hang":  {name: "hang", fault: fault{Delay: "1h"}, bound: perSec(1/1.5 + 1/10.0)},
-		"reset": {name: "reset", fault: fault{Reset: true}, bound: perSec(1)},
+		"reset": {name: "reset", fault: fault{Reset: true}, bound: perSec(1.3)},
 	}
 }
 
