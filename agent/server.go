@@ -255,7 +255,12 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv.ConnState, srv.ConnContext = conns.track, connContext
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(newConnListener(ln, conns)) }()
-	s.log.Info("serving the local token endpoint", "addr", ln.Addr().String())
+	if d, ok := ln.(*dualListener); ok {
+		s.log.Info("serving the local token endpoint", "addr", ln.Addr().String(), "also_holding", d.Other().String(),
+			"note", "callers should use the literal address http://"+ln.Addr().String()+", not localhost")
+	} else {
+		s.log.Info("serving the local token endpoint", "addr", ln.Addr().String())
+	}
 	if s.watchEvery > 0 && s.watching.CompareAndSwap(false, true) {
 		go s.watch(ctx, s.watchEvery)
 	}

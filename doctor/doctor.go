@@ -158,6 +158,7 @@ func Run(ctx context.Context, o Options) Report {
 	r.checkService()
 	if r.cfg != nil {
 		r.checkPort(ctx)
+		r.checkOtherFamily(ctx)
 		r.checkCallers()
 	}
 	return Report{Findings: r.findings}

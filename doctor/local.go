@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -85,6 +86,43 @@ func (r *run) checkPort(ctx context.Context) {
 	r.add(Finding{Check: CheckPort, Severity: SevError, Message: msg + "; the agent never falls back to another port",
 		Fix:    fmt.Sprintf("stop that program (find it with `ss -ltnp 'sport = :%s'`, `lsof -nP -iTCP:%s -sTCP:LISTEN` or `netstat -abno`), or change listen in the config and in every caller", port, port),
 		Detail: map[string]string{"listen": addr, "owner": owner}})
+}
+
+// checkOtherFamily reports a program other than the agent listening on the other loopback family's
+// address of the listen port ([::1]:p for 127.0.0.1:p, and the reverse): callers reaching the agent
+// by the name localhost may resolve it first and hand their secret to that program (issue 15 #7).
+func (r *run) checkOtherFamily(ctx context.Context) {
+	ap, err := netip.ParseAddrPort(r.cfg.Listen)
+	if err != nil {
+		return
+	}
+	var other netip.Addr
+	switch ap.Addr() {
+	case netip.AddrFrom4([4]byte{127, 0, 0, 1}):
+		other = netip.IPv6Loopback()
+	case netip.IPv6Loopback():
+		other = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	default:
+		return
+	}
+	addr := netip.AddrPortFrom(other, ap.Port()).String()
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		ln.Close()
+		return // free: the agent takes it when it starts
+	}
+	if !addrInUse(err) || r.isAgent(ctx, addr) {
+		return // no such family here, or the agent holds it
+	}
+	owner := portOwner(addr)
+	msg := addr + " (the other loopback family of listen " + r.cfg.Listen + ") is held by another program"
+	if owner != "" {
+		msg += ": " + owner
+	}
+	r.add(Finding{Check: CheckPort, Severity: SevError,
+		Message: msg + "; callers that reach the agent by the name localhost may resolve it and hand their secret to it, and the agent refuses to start",
+		Fix:     fmt.Sprintf("stop that program (find it with `ss -ltnp 'sport = :%d'` or `netstat -abno`), and configure every caller with the literal address http://%s, never localhost", ap.Port(), r.cfg.Listen),
+		Detail:  map[string]string{"listen": r.cfg.Listen, "other": addr, "owner": owner}})
 }
 
 func addrInUse(err error) bool {
