@@ -144,6 +144,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, q *request
 		return nil
 	}
 	callers := s.view().callers // one view for the whole request, even across a reload
+	if oe == nil {
+		if c := attestedCaller(r, &q.form, creds, found, callers); c != nil {
+			q.log.clientID = c.id
+			return c
+		}
+	}
 	if found && oe == nil {
 		for _, sec := range creds.secrets[:creds.n] {
 			if c := callers.authenticate(creds.id, sec); c != nil {

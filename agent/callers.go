@@ -37,6 +37,8 @@ type caller struct {
 	allowedSU   map[string]struct{} // systemUsers as a set: one lookup per request however many there are
 	scopes      []string            // allowed, sorted
 	kind        tokens.Kind
+	osUser      string      // OS account that needs no secret on an attested connection (D10)
+	noSecret    bool        // no secret configured: only an attested connection authenticates it
 	audit       callerAudit // tokens already logged for this caller (D20)
 	view        *view       // the configuration this caller belongs to
 	// defaultScopes is, per allowed system user, the scopes a request without scope gets: sorted, the
@@ -72,7 +74,7 @@ func (t *callerTable) authenticate(id []byte, secret clientSecret) *caller {
 	for _, c := range t.list {
 		idOK := subtle.ConstantTimeCompare(id, c.idBytes)
 		secretOK := subtle.ConstantTimeCompare(d[:], c.digest[:])
-		if idOK&secretOK == 1 {
+		if idOK&secretOK == 1 && !c.noSecret {
 			found = c
 		}
 	}
@@ -81,6 +83,24 @@ func (t *callerTable) authenticate(id []byte, secret clientSecret) *caller {
 
 // byID is the configured caller with this id, or nil; it says nothing about the secret.
 func (t *callerTable) byID(id []byte) *caller { return t.ids[string(id)] }
+
+// byOSUser returns the caller configured with os_user osUser (D10): the one named id, or, when id is
+// empty, the only one with that os_user. nil when none (or, without id, several) match.
+func (t *callerTable) byOSUser(osUser, id string) *caller {
+	var found *caller
+	n := 0
+	for _, c := range t.list {
+		if c.osUser != osUser || (id != "" && c.id != id) {
+			continue
+		}
+		found = c
+		n++
+	}
+	if n != 1 {
+		return nil
+	}
+	return found
+}
 
 func buildSystemUsers(list []config.SystemUser) (map[string]config.SystemUser, error) {
 	m := make(map[string]config.SystemUser, len(list))
@@ -111,7 +131,8 @@ func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*call
 			return nil, fmt.Errorf("agent: config field %s.id is used twice; client ids must be unique", field)
 		}
 		raw, err := hex.DecodeString(c.SecretSHA256)
-		if err != nil || len(raw) != sha256.Size {
+		noSecret := c.SecretSHA256 == "" && c.OSUser != ""
+		if !noSecret && (err != nil || len(raw) != sha256.Size) {
 			return nil, fmt.Errorf("agent: config field %s.secret_sha256 must be 64 hex digits (the SHA-256 "+
 				"of the caller's secret); make a new secret with \"agent clients add\"", field)
 		}
@@ -141,6 +162,7 @@ func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*call
 		slices.Sort(scopes)
 		cl := &caller{id: c.ID, idBytes: []byte(c.ID),
 			systemUsers: slices.Clone(c.SystemUsers), scopes: slices.Compact(scopes), kind: kind,
+			osUser: c.OSUser, noSecret: noSecret,
 			allowedSU: map[string]struct{}{}, defaultScopes: map[string][]string{},
 			defaultReply: map[string]*atomic.Pointer[servedReply]{}}
 		for _, name := range cl.systemUsers {

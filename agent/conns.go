@@ -51,6 +51,7 @@ type trackedConn struct {
 	net.Conn
 	t        *connTable
 	peer     string // "" when the listener does not know the peer
+	osUser   string // the os_user an AttestedConn's peer matched (D10), else ""
 	since    time.Time
 	phase    connPhase // under t.mu
 	released bool      // under t.mu
@@ -91,6 +92,12 @@ func (l *connListener) Accept() (net.Conn, error) {
 		tc := &trackedConn{Conn: c, t: l.t}
 		if pc, ok := c.(peerConn); ok {
 			tc.peer = pc.peerID()
+		}
+		if ac, ok := c.(AttestedConn); ok {
+			tc.osUser = ac.OSUser()
+			if tc.peer == "" && tc.osUser != "" {
+				tc.peer = "os_user:" + tc.osUser
+			}
 		}
 		ok, err := l.t.admit(tc, l.done)
 		if err != nil {

@@ -134,8 +134,8 @@ type hostAllowlist struct {
 	names map[string]bool // host names accepted with any port or none (Unix socket only)
 }
 
-// hostsFor is the allowlist for a listener address, refusing any address that is not loopback TCP or
-// a Unix socket (D1).
+// hostsFor is the allowlist for a listener address, refusing any address that is not loopback TCP, a
+// Unix socket or a named pipe (D1).
 func hostsFor(a net.Addr) (hostAllowlist, error) {
 	switch a := a.(type) {
 	case *net.TCPAddr:
@@ -151,10 +151,12 @@ func hostsFor(a net.Addr) (hostAllowlist, error) {
 		return h, nil
 	case *net.UnixAddr:
 		return hostAllowlist{names: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}, nil
-	default:
-		return hostAllowlist{}, fmt.Errorf("agent: refusing to serve on %s (%T): only loopback TCP and Unix "+
-			"sockets are served", a, a)
 	}
+	if a.Network() == "pipe" { // a Windows named pipe (package peer): local only, like a Unix socket
+		return hostAllowlist{names: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}, nil
+	}
+	return hostAllowlist{}, fmt.Errorf("agent: refusing to serve on %s (%T): only loopback TCP, Unix "+
+		"sockets and named pipes are served", a, a)
 }
 
 func (h hostAllowlist) allows(host string) bool {

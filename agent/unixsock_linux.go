@@ -19,7 +19,18 @@ import (
 // (SO_PEERCRED) is in allowedUIDs. Other peers are disconnected before reading a byte. Callers still
 // authenticate with their client secret. A stale socket file is replaced; a live one is an error.
 func ListenUnix(path string, allowedUIDs []int) (net.Listener, error) {
-	if len(allowedUIDs) == 0 {
+	accounts := make(map[int]string, len(allowedUIDs))
+	for _, u := range allowedUIDs {
+		accounts[u] = ""
+	}
+	return ListenUnixAccounts(path, accounts)
+}
+
+// ListenUnixAccounts is ListenUnix whose connections are AttestedConns: accounts maps each allowed uid
+// to the configured os_user it stands for ("" for none), so a caller with that os_user needs no secret
+// on the socket (D10). Package peer resolves os_user names to uids.
+func ListenUnixAccounts(path string, accounts map[int]string) (net.Listener, error) {
+	if len(accounts) == 0 {
 		return nil, errors.New("agent: no uid may use the Unix socket; name the callers' uids")
 	}
 	if !filepath.IsAbs(path) {
@@ -57,9 +68,9 @@ func ListenUnix(path string, allowedUIDs []int) (net.Listener, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("agent: setting mode 0660 on %s: %w", path, err)
 	}
-	allowed := make(map[int]bool, len(allowedUIDs))
-	for _, u := range allowedUIDs {
-		allowed[u] = true
+	allowed := make(map[int]string, len(accounts))
+	for u, name := range accounts {
+		allowed[u] = name
 	}
 	return &peerCredListener{UnixListener: ln, allowed: allowed}, nil
 }
@@ -87,7 +98,7 @@ func checkSocketDir(dir string) error {
 // peerCredListener accepts only peers whose uid is allowed.
 type peerCredListener struct {
 	*net.UnixListener
-	allowed map[int]bool
+	allowed map[int]string // uid → os_user ("" for none)
 }
 
 // Accept returns the next connection from an allowed uid, closing the others.
@@ -97,8 +108,10 @@ func (l *peerCredListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if uid, err := peerUID(c); err == nil && l.allowed[uid] {
-			return &uidConn{UnixConn: c, uid: uid}, nil
+		if uid, err := peerUID(c); err == nil {
+			if name, ok := l.allowed[uid]; ok {
+				return &uidConn{UnixConn: c, uid: uid, osUser: name}, nil
+			}
 		}
 		_ = c.Close()
 	}
@@ -108,8 +121,12 @@ func (l *peerCredListener) Accept() (net.Conn, error) {
 // (D8) and the audit trail can name the OS account (D20).
 type uidConn struct {
 	*net.UnixConn
-	uid int
+	uid    int
+	osUser string
 }
+
+// OSUser implements AttestedConn.
+func (c *uidConn) OSUser() string { return c.osUser }
 
 func (c *uidConn) peerID() string { return "uid:" + strconv.Itoa(c.uid) }
 

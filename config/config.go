@@ -153,11 +153,14 @@ type TokenSettings struct {
 type Client struct {
 	// ID is the OAuth2 client_id the caller sends.
 	ID string `yaml:"id"`
-	// SecretSHA256 is the hex SHA-256 of the caller's secret (the secret itself is never stored here).
+	// SecretSHA256 is the hex SHA-256 of the caller's secret (the secret itself is never stored here). It
+	// may be empty when OSUser is set: then the caller authenticates only by its OS account, over the
+	// Unix socket or named pipe (security.md D10).
 	SecretSHA256 string `yaml:"secret_sha256"`
 	// SecretFile is where the secret was written for the caller (informational; the agent never reads it).
 	SecretFile string `yaml:"secret_file,omitempty"`
-	// OSUser is the OS account that may read SecretFile.
+	// OSUser is the OS account that may read SecretFile, and the account that needs no secret on the
+	// kernel-attested transports (Unix socket: a user name or uid; named pipe: an account name or SID).
 	OSUser string `yaml:"os_user,omitempty"`
 	// SystemUsers the caller may use, by name; the first is the default.
 	SystemUsers []string `yaml:"system_users"`

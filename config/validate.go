@@ -380,8 +380,8 @@ func (c *Config) checkClients(p *problems) {
 			ids[cl.ID] = i
 		}
 		// The value is never echoed: a caller secret pasted here by mistake must not reach logs.
-		if !sha256HexRE.MatchString(cl.SecretSHA256) {
-			p.add(path+".secret_sha256", "must be the SHA-256 of the caller's secret as 64 lower-case hex characters; `agent clients add %s` creates the secret, writes it to the caller's file and puts its digest here (never put the secret itself in this file)", orID(cl.ID))
+		if !sha256HexRE.MatchString(cl.SecretSHA256) && !(cl.SecretSHA256 == "" && cl.OSUser != "") {
+			p.add(path+".secret_sha256", "must be the SHA-256 of the caller's secret as 64 lower-case hex characters; `agent clients add %s` creates the secret, writes it to the caller's file and puts its digest here (never put the secret itself in this file); a caller with os_user may leave it empty and call over the Unix socket or named pipe, where the OS names its account", orID(cl.ID))
 		}
 		allowed := map[string]bool{}
 		if len(cl.SystemUsers) == 0 {

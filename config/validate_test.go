@@ -238,6 +238,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"zero durations take defaults", func(c *Config) { c.Tokens = TokenSettings{} }},
 		{"refresh ahead just above min", func(c *Config) { c.Tokens = TokenSettings{MinValidity: time.Second, RefreshAhead: 2 * time.Second} }},
 		{"log debug json", func(c *Config) { c.Log = Log{Level: "debug", Format: "json"} }},
+		{"caller with os_user and no secret (D10)", func(c *Config) { c.Clients[0].SecretSHA256, c.Clients[0].OSUser = "", "svc" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

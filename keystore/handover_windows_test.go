@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/winpipe"
 )
 
 // testEndpoint is a pipe of its own for one test, served by this process's account: under wine every
@@ -18,7 +20,7 @@ import (
 // different account instead.
 func testEndpoint(t testing.TB) HandoverEndpoint {
 	t.Helper()
-	self, err := currentUserSID()
+	self, err := winpipe.CurrentUser()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestPipeListenerCloseAndNoData(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A client that comes and goes before anyone accepts.
-	h, err := openPipe(ep.Pipe)
+	h, err := winpipe.Open(ep.Pipe)
 	if err != nil {
 		t.Fatal(err)
 	}
