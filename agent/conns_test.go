@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/winelane"
 )
 
 // chanListener hands out the connections sent on c.
@@ -270,6 +272,7 @@ func TestD8IdleConnectionsDoNotStarve(t *testing.T) {
 // to three tries) is served within a generous bound. The header timeout is raised to 30 s so that only
 // the room-making rule (not the slowloris timeout) can free slots within the bound.
 func TestD8ConnectionFlood(t *testing.T) {
+	winelane.Skip(t, "a 10 s bound under a flood of 1500 connections through wine's emulated sockets on a shared machine measures the host, not Windows (the Linux lane runs it)")
 	a := startAgent(t, func(o *Options) { o.Timeouts.ReadHeader, o.Timeouts.Read = 30*time.Second, 30*time.Second })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
