@@ -169,7 +169,8 @@ func (c *Cache) Token(ctx context.Context, r Request) (Token, error) {
 		return Token{}, err
 	}
 	now := c.now()
-	if st := e.state.Load(); st != nil {
+	st := e.state.Load()
+	if st != nil {
 		neg := st.negative(now)
 		if st.usable(now, c.minValidity) {
 			if !neg && !now.Before(st.refreshAt) {
@@ -187,7 +188,7 @@ func (c *Cache) Token(ctx context.Context, r Request) (Token, error) {
 		}
 	}
 	c.misses.Add(1)
-	return c.wait(ctx, e)
+	return c.wait(ctx, e, st)
 }
 
 // Refresh fetches a new token for r from upstream, skipping the cache and any negative entry (a fetch
@@ -199,7 +200,7 @@ func (c *Cache) Refresh(ctx context.Context, r Request) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	return c.join(ctx, e)
+	return c.join(ctx, e, nil, true)
 }
 
 // Flush forgets every cached token and error. Fetches already running finish but are not cached.
@@ -258,20 +259,27 @@ func (e *entry) sweepable(now time.Time) bool {
 
 // wait answers with the key's last error while its failure backoff runs (no upstream call), else joins
 // or starts the key's fetch.
-func (c *Cache) wait(ctx context.Context, e *entry) (Token, error) {
+func (c *Cache) wait(ctx context.Context, e *entry, seen *entryState) (Token, error) {
 	if err := c.backingOff(e); err != nil {
 		c.paced.Add(1)
 		return Token{}, err
 	}
-	return c.join(ctx, e)
+	return c.join(ctx, e, seen, false)
 }
 
 // join joins or starts the key's fetch and waits for it, for a token stored by a hedged attempt, or for
 // ctx; while it waits on a fetch stuck longer than hedgeAfter it starts hedged attempts. It never
-// returns a token with less than MinValidity left.
-func (c *Cache) join(ctx context.Context, e *entry) (Token, error) {
+// returns a token with less than MinValidity left. Unless force, seen is the state the caller found
+// unusable: when a fetch that ended just before this one would start has stored a usable token since,
+// that token is the answer, not another upstream call.
+func (c *Cache) join(ctx context.Context, e *entry, seen *entryState, force bool) (Token, error) {
 	stored := e.storedChan()
-	ch := c.sf.DoChan(e.sfKey, func() (any, error) { return c.fetch(ctx, e) })
+	ch := c.sf.DoChan(e.sfKey, func() (any, error) {
+		if st := e.state.Load(); !force && st != seen && st != nil && st.usable(c.now(), c.minValidity) {
+			return st.tok, nil
+		}
+		return c.fetch(ctx, e)
+	})
 	tick := time.NewTicker(hedgeAfter / 10)
 	defer tick.Stop()
 	for {
