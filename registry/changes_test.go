@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
+	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
 // changeSetup: the system carries ResourceExample and ResourceSkatt and PackageAssignable; one system user
@@ -207,5 +208,61 @@ func TestChangeRequestErrors(t *testing.T) {
 	}
 	if _, _, err := c.CreateChangeRequest(ctx, "not-a-uuid", su, Change{}); err == nil {
 		t.Fatal("a bad correlation id was sent")
+	}
+}
+
+// TestSecondServerKeepsOtherClients: a second server (its own Maskinporten client) runs EnsureSystem with
+// its client id: Altinn's system then lists both clients (the first server's is kept), a repeat changes
+// nothing, and both clients get tokens for the one system user. ReplaceClientIDs retires one.
+func TestSecondServerKeepsOtherClients(t *testing.T) {
+	c, sb, sys, _ := changeSetup(t, nil)
+	ctx := context.Background()
+	if err := sb.RegisterClient(sandbox.Client{ID: "client-2", Org: sbOrg, Scopes: Scopes(),
+		Keys: []sandbox.ClientKey{{KID: "k2", Public: sbKey().Public()}}}); err != nil {
+		t.Fatal(err)
+	}
+	second := *sys
+	second.ClientIDs = []string{"client-2"}
+	res, err := c.EnsureSystem(ctx, second)
+	if err != nil || res.Outcome != Updated || !slices.Equal(res.Changed, []string{"clientId"}) {
+		t.Fatalf("second server: %+v %v", res, err)
+	}
+	live, err := c.GetSystem(ctx, sys.ID)
+	if err != nil || !slices.Equal(live.ClientIDs, []string{"client-1", "client-2"}) {
+		t.Fatalf("client ids after the second server: %v %v", live.ClientIDs, err)
+	}
+	if res, err := c.EnsureSystem(ctx, second); err != nil || res.Outcome != Unchanged {
+		t.Fatalf("repeat: %+v %v", res, err)
+	}
+	if res, err := c.EnsureSystem(ctx, *sys); err != nil || res.Outcome != Unchanged {
+		t.Fatalf("first server again: %+v %v", res, err)
+	}
+	var ids []string
+	for _, client := range []string{"client-1", "client-2"} {
+		tc, err := tokens.NewClient(tokens.ClientOptions{Issuer: sb.MaskinportenIssuer(), TokenURL: sb.MaskinportenTokenURL(),
+			ClientID: client, KeyID: map[string]string{"client-1": "k1", "client-2": "k2"}[client], Signer: sbKey()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tc.Token(ctx, tokens.Request{Scopes: []string{ScopeRequestRead}, Org: sbOrg, ExternalRef: "payroll"})
+		if err != nil {
+			t.Fatalf("%s: system user token: %v", client, err)
+		}
+		claims, err := sb.VerifyAccessToken(tok.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad := claims["authorization_details"].([]any)[0].(map[string]any)
+		ids = append(ids, ad["systemuser_id"].([]any)[0].(string))
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("the two servers act as different system users: %v", ids)
+	}
+	second.ReplaceClientIDs = true
+	if _, err := c.EnsureSystem(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := c.GetSystem(ctx, sys.ID); !slices.Equal(live.ClientIDs, []string{"client-2"}) {
+		t.Fatalf("after ReplaceClientIDs: %v", live.ClientIDs)
 	}
 }

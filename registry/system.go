@@ -50,7 +50,8 @@ func (c *Client) GetSystem(ctx context.Context, id string) (*System, error) {
 }
 
 // EnsureSystem makes Altinn hold s: it reads the system first; creates it when unknown; replaces it in full
-// when any member differs (URLs compared normalised). Every write carries s.ClientIDs (ours) and
+// when any member differs (URLs compared normalised). Every write carries s.ClientIDs (ours) plus the
+// client ids Altinn already lists (other servers of the organisation; ReplaceClientIDs drops them) and
 // isVisible:false. A deleted system is ErrSystemDeleted: its id is burnt and the config needs a new one.
 //
 // A create whose reply was lost is repeated by the retrying client and then fails with "id taken"
@@ -85,6 +86,9 @@ func (c *Client) EnsureSystem(ctx context.Context, s System) (EnsureResult, erro
 		return EnsureResult{}, fmt.Errorf("%w: system id %s was deleted and Altinn never reuses an id: choose a new system.id in the config (e.g. %s-2) and run again",
 			ErrSystemDeleted, s.ID, s.ID)
 	}
+	if !s.ReplaceClientIDs {
+		s.ClientIDs = mergeClientIDs(live.ClientIDs, s.ClientIDs)
+	}
 	changed := diff(live, &s)
 	if len(changed) == 0 {
 		return EnsureResult{Outcome: Unchanged}, nil
@@ -95,6 +99,17 @@ func (c *Client) EnsureSystem(ctx context.Context, s System) (EnsureResult, erro
 		return EnsureResult{}, err
 	}
 	return EnsureResult{Outcome: Updated, Changed: changed}, nil
+}
+
+// mergeClientIDs is live's client ids (other servers') followed by ours that are not there yet.
+func mergeClientIDs(live, ours []string) []string {
+	out := slices.Clone(live)
+	for _, id := range ours {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // checkSystem refuses what would go wrong upstream with a worse message, before any call.

@@ -90,7 +90,13 @@ type System struct {
 	// AccessPackages the system may be given.
 	AccessPackages AccessPackages
 	// ClientIDs are the Maskinporten clients that may get tokens for the system's users: ours must be here.
+	// EnsureSystem adds them to the ones Altinn lists (other servers' clients stay) unless
+	// ReplaceClientIDs is set.
 	ClientIDs []string
+	// ReplaceClientIDs makes EnsureSystem write exactly ClientIDs, dropping the other clients Altinn lists
+	// (to retire a server). By default they are kept: several servers share one system, each with its own
+	// Maskinporten client, and onboarding one must not stop the others.
+	ReplaceClientIDs bool
 	// AllowedRedirectURLs (Altinn stores them normalised, https://x.no → https://x.no/).
 	AllowedRedirectURLs []string
 	// IsVisible is what Altinn has (read only): EnsureSystem always writes false.
