@@ -69,6 +69,34 @@ type Maskinporten struct {
 	// GrantHeader says how grants name the key: kid (default: a key registered on the client) or x5c
 	// (an enterprise certificate: its chain, kept with the key in the key store, goes in the header).
 	GrantHeader string `yaml:"grant_header,omitempty"`
+	// Admin is the organisation's self-service (admin) client, if it has one: `agent keys upload` then
+	// posts the key set through Digdir's self-service API and reads back each key's expiry. Without it
+	// the agent prints the JWKS for a person to upload in Samarbeidsportalen. Configured when its
+	// client_id is set (see HasAdmin).
+	Admin AdminClient `yaml:"admin,omitempty"`
+	// OtherKeysFile is a JWK set file with the public keys of the organisation's other servers that
+	// share this Maskinporten client (one key per server, at most 5 in all): every upload keeps them.
+	OtherKeysFile string `yaml:"other_keys_file,omitempty"`
+}
+
+// HasAdmin reports whether a self-service (admin) client is configured.
+func (m Maskinporten) HasAdmin() bool { return m.Admin != (AdminClient{}) }
+
+// AdminClient is a Maskinporten client with Digdir's self-service scopes (idporten:dcr.read and
+// idporten:dcr.write), used for nothing but uploading this client's keys. Digdir requires it to
+// authenticate with the enterprise certificate (grant_header x5c).
+type AdminClient struct {
+	// ClientID is the admin client's id; it must differ from maskinporten.client_id.
+	ClientID string `yaml:"client_id"`
+	// Key is its key (for x5c: the enterprise certificate's key and chain).
+	Key KeyRef `yaml:"key"`
+	// KID is the key id registered on the admin client (grant_header kid); empty means the thumbprint.
+	KID string `yaml:"kid,omitempty"`
+	// GrantHeader is x5c (Digdir's rule: the enterprise certificate, the default) or kid.
+	GrantHeader string `yaml:"grant_header,omitempty"`
+	// SelfServiceURL overrides the environment's self-service API base (required with environment
+	// sandbox: `agent sandbox` prints it).
+	SelfServiceURL string `yaml:"self_service_url,omitempty"`
 }
 
 // KeyRef names a key in a key store backend.

@@ -23,6 +23,36 @@ var defaultEndpoints = map[Environment]Endpoints{
 	},
 }
 
+// defaultSelfService is Digdir's self-service API base per environment (maskinporten.md §1).
+var defaultSelfService = map[Environment]string{
+	EnvTest:       "https://api.test.samarbeid.digdir.no/api/v1",
+	EnvProduction: "https://api.samarbeid.digdir.no/api/v1",
+}
+
+// SelfServiceURL is the self-service API base the admin client uses: maskinporten.admin.self_service_url,
+// else the environment's. Without an admin client it is "" and no error.
+func (c *Config) SelfServiceURL() (string, error) {
+	if !c.Maskinporten.HasAdmin() {
+		return "", nil
+	}
+	a := c.Maskinporten.Admin
+	u := a.SelfServiceURL
+	if u == "" {
+		env := c.Environment
+		if env == "" {
+			env = EnvTest
+		}
+		u = defaultSelfService[env]
+	}
+	if u == "" {
+		return "", errors.New("is required with environment: sandbox; `agent sandbox` prints it")
+	}
+	if err := checkEndpointURL(u); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(u, "/"), nil
+}
+
 // endpointField pairs an Endpoints field with its YAML path.
 type endpointField struct {
 	path  string

@@ -41,7 +41,7 @@ func TestUnknownField(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"nested", strings.Replace(minimalYAML, "  client_id: client-1\n", "  client_id: client-1\n  kidd: x\n", 1),
-			`c.yaml:4: unknown field "kidd" in maskinporten; valid fields: client_id, key, kid, grant_header (did you mean kid?)`},
+			`c.yaml:4: unknown field "kidd" in maskinporten; valid fields: client_id, key, kid, grant_header, admin, other_keys_file (did you mean kid?)`},
 		{"top level", minimalYAML + "listen_addr: 127.0.0.1:1\n",
 			`c.yaml:12: unknown field "listen_addr" in the top level; valid fields: environment, endpoints, organization, maskinporten, system, system_users, listen, tokens, clients, log`},
 		{"list item", minimalYAML + "    externalReference: payroll\n",

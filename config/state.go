@@ -26,6 +26,46 @@ type State struct {
 	System SystemState `json:"system"`
 	// SystemUsers are the requests and system users, by config system user name.
 	SystemUsers map[string]SystemUserState `json:"system_users"`
+	// Keys are the signing keys registered on the Maskinporten client, by kid, with their expiry.
+	Keys map[string]KeyState `json:"keys,omitempty"`
+}
+
+// KeyState is what the agent knows of one key registered on the Maskinporten client. An ordinary client
+// cannot read its keys' expiry, so the agent records it when a person confirms the upload (upload time
+// plus one year, Maskinporten's limit) or reads it from the self-service API (admin client).
+type KeyState struct {
+	// Uploaded is when the key was uploaded (confirmed or posted).
+	Uploaded time.Time `json:"uploaded,omitzero"`
+	// Expires is when Maskinporten stops accepting it (MP-121).
+	Expires time.Time `json:"expires,omitzero"`
+	// Source is "confirmed" (a person uploaded it) or "self-service" (exp read back from the API).
+	Source string `json:"source,omitempty"`
+}
+
+// Grant is a set of rights and access packages.
+type Grant struct {
+	// Rights are resource ids, with ":<action>" when an action is set.
+	Rights []string `json:"rights,omitempty"`
+	// AccessPackages are access package URNs.
+	AccessPackages []string `json:"access_packages,omitempty"`
+}
+
+// ChangeState is a change request for a system user's rights (altinn-api.md §4.5). Its ID is made by
+// the agent and recorded before the request is sent, so a setup killed after sending re-sends the same
+// id and Altinn returns the stored change request instead of making a second one.
+type ChangeState struct {
+	// ID is the correlation id, the change request's id in Altinn.
+	ID string `json:"id"`
+	// Status is "" until Altinn confirmed the change request, then New, Accepted, Rejected.
+	Status string `json:"status,omitempty"`
+	// ConfirmURL is where an administrator approves it.
+	ConfirmURL string `json:"confirm_url,omitempty"`
+	// Add and Remove are what it asks for.
+	Add    Grant `json:"add,omitzero"`
+	Remove Grant `json:"remove,omitzero"`
+	// Created is when the id was made; Updated when the agent last learned something about it.
+	Created time.Time `json:"created,omitzero"`
+	Updated time.Time `json:"updated,omitzero"`
 }
 
 // SystemState is what Altinn said about the organisation's system.
@@ -56,6 +96,11 @@ type SystemUserState struct {
 	ConfirmURL string `json:"confirm_url,omitempty"`
 	// SystemUserID is the system user's id once accepted.
 	SystemUserID string `json:"system_user_id,omitempty"`
+	// Approved is what the system user was last seen to hold: the accepted request's grant with every
+	// accepted change request applied (the agent's own record, beside what Altinn's vendor API shows).
+	Approved *Grant `json:"approved,omitempty"`
+	// Change is the change request under way (or the last one), nil when none was sent.
+	Change *ChangeState `json:"change,omitempty"`
 	// Updated is when the agent last learned something about this request.
 	Updated time.Time `json:"updated,omitzero"`
 }

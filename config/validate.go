@@ -218,6 +218,34 @@ func (c *Config) checkKeyDevice(p *problems) {
 	default:
 		p.add("maskinporten.grant_header", "is %s; use kid (a key registered on the client) or x5c (an enterprise certificate)", quote(m.GrantHeader))
 	}
+	c.checkAdmin(p)
+}
+
+// checkAdmin checks the optional self-service (admin) client.
+func (c *Config) checkAdmin(p *problems) {
+	if !c.Maskinporten.HasAdmin() {
+		return
+	}
+	a := c.Maskinporten.Admin
+	switch {
+	case a.ClientID == "" || !clientIDRE.MatchString(a.ClientID):
+		p.add("maskinporten.admin.client_id", "is %s; give the client id of the organisation's self-service (admin) client, as Samarbeidsportalen shows it", quote(a.ClientID))
+	case a.ClientID == c.Maskinporten.ClientID:
+		p.add("maskinporten.admin.client_id", "is the service's own client; Digdir wants a separate admin client used for nothing else (with scopes idporten:dcr.read and idporten:dcr.write)")
+	}
+	if a.Key.Name == "" || !keyNameRE.MatchString(a.Key.Name) {
+		p.add("maskinporten.admin.key.name", "is %s; name the admin client's key in the key store (letters, digits, '.', '_', '-')", quote(a.Key.Name))
+	} else if a.Key.Name == c.Maskinporten.Key.Name && a.Key.Backend == c.Maskinporten.Key.Backend {
+		p.add("maskinporten.admin.key.name", "is the service's own key; the admin client needs its own key (its enterprise certificate)")
+	}
+	switch a.GrantHeader {
+	case "", GrantHeaderX5C, GrantHeaderKID:
+	default:
+		p.add("maskinporten.admin.grant_header", "is %s; use x5c (the enterprise certificate, Digdir's rule) or kid", quote(a.GrantHeader))
+	}
+	if _, err := c.SelfServiceURL(); err != nil {
+		p.add("maskinporten.admin.self_service_url", "%v", err)
+	}
 }
 
 func (c *Config) checkSystem(p *problems) {
