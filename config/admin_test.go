@@ -50,3 +50,22 @@ func TestAdminClient(t *testing.T) {
 		})
 	}
 }
+
+// TestWants: a system user's own rights and packages with their fields; none named means the system's.
+func TestWants(t *testing.T) {
+	c := validConfig()
+	w := c.Wants(c.SystemUsers[0])
+	if len(w.Rights) != 1 || w.Rights[0].Resource != "res-a" || w.RightFields[0] != "system_users[0].rights[0]" || len(w.AccessPackages) != 0 {
+		t.Fatalf("own rights: %+v", w)
+	}
+	w = c.Wants(c.SystemUsers[1])
+	if len(w.Rights) != 2 || w.RightFields[1] != "system.rights[1]" || len(w.AccessPackages) != 1 ||
+		w.PackageFields[0] != "system_users[1].access_packages[0]" {
+		t.Fatalf("system's rights, own packages: %+v", w)
+	}
+	c.SystemUsers[1].AccessPackages = nil
+	w = c.Wants(c.SystemUsers[1])
+	if len(w.AccessPackages) != 2 || w.PackageFields[1] != "system.access_packages[1]" {
+		t.Fatalf("system's packages: %+v", w)
+	}
+}

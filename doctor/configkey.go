@@ -94,6 +94,9 @@ func (r *run) checkKey(ctx context.Context) {
 	r.add(Finding{Check: CheckKey, Severity: SevOK, Message: fmt.Sprintf("the key %q is readable from %s (kid %s); it signs in the %s backend (%s) and %s",
 		k.Name, where, kid, desc.Backend, desc.Where, exportability(desc)), Detail: detail})
 	r.checkCertificate(signer)
+	if st, err := config.LoadState(r.o.StateDir); err == nil && r.cfg.Maskinporten.GrantHeader != config.GrantHeaderX5C {
+		r.checkKeyExpiry(st, kid)
+	}
 	r.serviceKeyAccess(k)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/registry"
 	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
@@ -123,6 +124,7 @@ type run struct {
 	ks       keystore.Store
 	keyOK    bool
 	src      tokens.Source // the organisation's token source, once a token worked
+	sys      *registry.System // the system as Altinn holds it, once read
 }
 
 func (r *run) add(f Finding) { r.findings = append(r.findings, f) }

@@ -61,6 +61,7 @@ func (r *run) systemUpstream(ctx context.Context, reg *registry.Client) bool {
 			Fix: "run `agent system register` to update it"})
 		return true
 	}
+	r.sys = sys
 	r.add(Finding{Check: CheckSystem, Severity: SevOK, Message: "the system " + id + " is registered in Altinn with client " + r.cfg.Maskinporten.ClientID})
 	return true
 }
@@ -71,6 +72,14 @@ func (r *run) userUpstream(ctx context.Context, reg *registry.Client, su config.
 	if err == nil {
 		r.add(Finding{Check: CheckRequest, Severity: SevOK, Message: fmt.Sprintf("system user %q is approved (id %s)", su.Name, u.ID),
 			Detail: map[string]string{"system_user": su.Name, "system_user_id": u.ID}})
+		r.checkDrift(ctx, reg, su, u.ID)
+		return
+	}
+	if errors.Is(err, registry.ErrNotFound) && us.SystemUserID != "" && strings.EqualFold(us.Status, registry.StatusAccepted) {
+		r.add(Finding{Check: CheckRequest, Severity: SevError,
+			Message: fmt.Sprintf("system user %q (id %s) no longer exists in Altinn: it was deleted (tokens fail with MP-303)", su.Name, us.SystemUserID),
+			Fix:     "request a new one: `agent setup --new-request` (an administrator approves it; the new system user gets a new id)",
+			Detail:  map[string]string{"system_user": su.Name, "system_user_id": us.SystemUserID}})
 		return
 	}
 	if !errors.Is(err, registry.ErrNotFound) {
