@@ -123,7 +123,7 @@ type run struct {
 	cfg      *config.Config
 	ks       keystore.Store
 	keyOK    bool
-	src      tokens.Source // the organisation's token source, once a token worked
+	src      tokens.Source    // the organisation's token source, once a token worked
 	sys      *registry.System // the system as Altinn holds it, once read
 }
 
