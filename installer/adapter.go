@@ -55,8 +55,22 @@ func (g *runGroup) stop() error {
 	case <-g.done:
 		return g.result()
 	case <-t.C:
-		return fmt.Errorf("the service did not stop within %s of being asked to", g.stopTimeout)
+		return fmt.Errorf("%w: it did not stop within %s of being asked to", errStopSlow, g.stopTimeout)
 	}
+}
+
+// errStopSlow marks a stop that did not finish within the stop timeout.
+var errStopSlow = errors.New("the service stopped slowly")
+
+// scmExitCode is the Windows service's exit code for how run ended. A failure of run's own is
+// service-specific code 1, which the recovery actions (set for non-crash failures too) restart. A stop
+// the service manager asked for ends with 0, even one that outlasted the stop timeout: the SCM wanted the
+// service stopped, and a non-zero code would make it start the service again.
+func scmExitCode(err error, asked bool) (serviceSpecific bool, code uint32) {
+	if err == nil || (asked && errors.Is(err, errStopSlow)) {
+		return false, 0
+	}
+	return true, 1
 }
 
 // result is run's error once done is closed, with context cancellation treated as a clean stop.

@@ -72,3 +72,35 @@ func TestRunGroupParentCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestSCMExitCode: a stop the service manager asked for exits 0 even when it outlasted the stop timeout
+// (a non-zero code would make the recovery actions start the service again); run's own failure is
+// service-specific code 1, which they restart.
+func TestSCMExitCode(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	g := newRunGroup(func(ctx context.Context) error { <-ctx.Done(); <-release; return nil }, 10*time.Millisecond)
+	g.start(context.Background())
+	slow := g.stop()
+	if !errors.Is(slow, errStopSlow) {
+		t.Fatalf("a run that outlasts the stop timeout: %v", slow)
+	}
+	failed := errors.New("config does not load")
+	for _, tc := range []struct {
+		name     string
+		err      error
+		asked    bool
+		specific bool
+		code     uint32
+	}{
+		{"clean stop", nil, true, false, 0},
+		{"slow stop the SCM asked for", slow, true, false, 0},
+		{"run failed on its own", failed, false, true, 1},
+		{"run failed while stopping", failed, true, true, 1},
+		{"slow stop nobody asked for", slow, false, true, 1},
+	} {
+		if s, c := scmExitCode(tc.err, tc.asked); s != tc.specific || c != tc.code {
+			t.Errorf("%s: (%v, %d), want (%v, %d)", tc.name, s, c, tc.specific, tc.code)
+		}
+	}
+}

@@ -12,3 +12,6 @@ import (
 func EventLogHandler(name string) (slog.Handler, error) {
 	return nil, errors.New("the Windows Event Log exists only on Windows: log to stderr, which the journal captures")
 }
+
+// ReportFailure does nothing off Windows: the caller prints the error to stderr, which the journal keeps.
+func ReportFailure(name string, err error) {}

@@ -17,3 +17,19 @@ func EventLogHandler(name string) (slog.Handler, error) {
 	}
 	return newEventHandler(l, slog.LevelInfo), nil
 }
+
+// ReportFailure writes why the service failed (or stopped badly) to the Event Log under the source name,
+// when this process runs under the service manager, where stderr goes nowhere. Call it for an error
+// that ends the service, including one before RunService (a config that does not load). Best effort:
+// without an Event Log source nothing is written.
+func ReportFailure(name string, err error) {
+	if err == nil || Interactive() {
+		return
+	}
+	l, oerr := eventlog.Open(name)
+	if oerr != nil {
+		return
+	}
+	defer l.Close()
+	_ = l.Error(eventIDError, "the service stopped: "+err.Error())
+}

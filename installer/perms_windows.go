@@ -25,9 +25,14 @@ func serviceSID(o Options) (string, error) {
 // readACL reads path's owner and DACL into the view checkACL judges.
 func readACL(path string) (aclView, error) {
 	var v aclView
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return v, err
+	}
+	if fi.Mode()&(os.ModeSymlink|os.ModeIrregular) != 0 {
+		// A symbolic link or junction: GetNamedSecurityInfo would judge its target, which whoever can
+		// change the link controls.
+		return v, fmt.Errorf("%s is a symbolic link or junction; give the real path (links are not followed)", path)
 	}
 	v.IsDir = fi.IsDir()
 	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
@@ -64,9 +69,10 @@ func readACL(path string) (aclView, error) {
 		case windows.ACCESS_ALLOWED_ACE_TYPE, windows.ACCESS_DENIED_ACE_TYPE:
 			sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
 			v.ACEs = append(v.ACEs, aceView{
-				Allow: ace.Header.AceType == windows.ACCESS_ALLOWED_ACE_TYPE,
-				SID:   sid.String(),
-				Mask:  uint32(ace.Mask),
+				Allow:       ace.Header.AceType == windows.ACCESS_ALLOWED_ACE_TYPE,
+				SID:         sid.String(),
+				Mask:        uint32(ace.Mask),
+				InheritOnly: ace.Header.AceFlags&windows.INHERIT_ONLY_ACE != 0,
 			})
 		default:
 			// Object and callback ACEs do not belong on these paths: judge them as foreign.
@@ -85,20 +91,53 @@ func checkPermissions(path string, r Role, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%s path %s: %w", r, path, err)
 	}
-	return checkACL(path, v, r, sid)
+	if err := checkACL(path, v, r, sid); err != nil {
+		return err
+	}
+	if !v.IsDir {
+		return nil
+	}
+	// Whoever may rename or delete a folder above could put another directory in its place.
+	return checkAncestors(fmt.Sprintf("%s directory", r), path, exeAncestor)
 }
 
-// checkExecutable refuses a service binary that is missing or not a file; its ACL is left to the
-// Program Files defaults the installer of the binary set.
+// checkExecutable refuses a service binary that an account other than SYSTEM, Administrators or
+// TrustedInstaller could replace: the binary, its folder (no adding files: DLL planting) and every folder
+// above it (checkReplaceable), none of them a link or junction.
 func checkExecutable(path string) error {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("service executable %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("service executable %s is not a file", path)
+		return fmt.Errorf("service executable %s is not a file (links and junctions are refused): give the real path", path)
 	}
-	return nil
+	v, err := readACL(path)
+	if err != nil {
+		return fmt.Errorf("service executable %s: %w", path, err)
+	}
+	if err := checkReplaceable("service executable", path, path, v, exeFile); err != nil {
+		return err
+	}
+	return checkAncestors("service executable", path, exeFolder)
+}
+
+// checkAncestors applies checkReplaceable to every folder above path (a noun), the first as kind, the
+// others as exeAncestor, up to the volume's root.
+func checkAncestors(noun, path string, kind exeKind) error {
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		v, err := readACL(dir)
+		if err != nil {
+			return fmt.Errorf("folder %s above %s: %w", dir, path, err)
+		}
+		if err := checkReplaceable(noun, path, dir, v, kind); err != nil {
+			return err
+		}
+		kind = exeAncestor
+		if filepath.Dir(dir) == dir {
+			return nil
+		}
+	}
 }
 
 // ensureDir creates dir with the protected DACL of its role when missing (parents must exist), then

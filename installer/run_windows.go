@@ -32,7 +32,7 @@ func RunService(ctx context.Context, o Options, run Runner) error {
 		}
 		return g.stop()
 	}
-	h := &scmHandler{ctx: ctx, g: g}
+	h := &scmHandler{ctx: ctx, g: g, name: o.Name}
 	if err := svc.Run(o.Name, h); err != nil {
 		return fmt.Errorf("run under the service control manager: %w", err)
 	}
@@ -41,9 +41,10 @@ func RunService(ctx context.Context, o Options, run Runner) error {
 
 // scmHandler is the svc.Handler around a runGroup.
 type scmHandler struct {
-	ctx context.Context
-	g   *runGroup
-	err error
+	ctx  context.Context
+	g    *runGroup
+	name string // the Event Log source
+	err  error
 }
 
 // Execute implements svc.Handler.
@@ -60,22 +61,23 @@ func (h *scmHandler) Execute(_ []string, r <-chan svc.ChangeRequest, changes cha
 				changes <- c.CurrentStatus
 			case svc.Stop, svc.Shutdown:
 				changes <- svc.Status{State: svc.StopPending, WaitHint: uint32(DefaultStopTimeout.Milliseconds())}
-				return h.finish(h.g.stop())
+				return h.finish(h.g.stop(), true)
 			}
 		case <-h.ctx.Done():
 			changes <- svc.Status{State: svc.StopPending, WaitHint: uint32(DefaultStopTimeout.Milliseconds())}
-			return h.finish(h.g.stop())
+			return h.finish(h.g.stop(), true)
 		case <-h.g.done:
-			return h.finish(h.g.stop())
+			return h.finish(h.g.stop(), false)
 		}
 	}
 }
 
-// finish records err and turns it into the service's exit code: 0 clean, service-specific 1 otherwise.
-func (h *scmHandler) finish(err error) (bool, uint32) {
+// finish records err and turns it into the service's exit code (scmExitCode); asked says whether the
+// service manager asked for the stop. The reason goes to the Event Log too: the SCM drops stderr.
+func (h *scmHandler) finish(err error, asked bool) (bool, uint32) {
 	h.err = err
 	if err != nil {
-		return true, 1
+		ReportFailure(h.name, err)
 	}
-	return false, 0
+	return scmExitCode(err, asked)
 }

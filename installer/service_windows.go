@@ -2,7 +2,10 @@ package installer
 
 import (
 	"fmt"
+	"unicode/utf16"
+	"unsafe"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
@@ -37,6 +40,26 @@ func afterInstall(o Options) error {
 	}
 	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
 		return fmt.Errorf("enable recovery on error exits for %s: %w", o.Name, err)
+	}
+	return leastPrivilege(s)
+}
+
+// requiredPrivileges is the one privilege the Windows service keeps (bypass traverse checking, which
+// every process needs); the service manager removes the rest from its token.
+const requiredPrivileges = "SeChangeNotifyPrivilege"
+
+// leastPrivilege gives the service its own SID explicitly (SERVICE_SID_TYPE_UNRESTRICTED, which the
+// directory DACLs name) and drops every privilege but SeChangeNotifyPrivilege: by default a service
+// keeps SeImpersonatePrivilege and others it never needs.
+func leastPrivilege(s *mgr.Service) error {
+	sidInfo := struct{ sidType uint32 }{windows.SERVICE_SID_TYPE_UNRESTRICTED}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_SERVICE_SID_INFO, (*byte)(unsafe.Pointer(&sidInfo))); err != nil {
+		return fmt.Errorf("set the service SID type of %s: %w", s.Name, err)
+	}
+	privs := utf16.Encode([]rune(requiredPrivileges + "\x00\x00")) // a MULTI_SZ: each string, then an empty one
+	privInfo := struct{ privileges *uint16 }{&privs[0]}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO, (*byte)(unsafe.Pointer(&privInfo))); err != nil {
+		return fmt.Errorf("limit the privileges of %s to %s: %w", s.Name, requiredPrivileges, err)
 	}
 	return nil
 }

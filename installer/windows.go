@@ -66,16 +66,17 @@ func ServiceSID(name string) string {
 	return strings.Join(parts, "-")
 }
 
-// ConfigDirSDDL is the protected DACL of the config directory: SYSTEM and Administrators full control,
+// ConfigDirSDDL is the owner (Administrators, whoever of them creates it) and protected DACL of the
+// config directory: SYSTEM and Administrators full control,
 // the service account (SID sid) read and traverse, nobody else; inherited by the files inside.
 func ConfigDirSDDL(sid string) string {
-	return fmt.Sprintf("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x%x;;;%s)", fileReadExecute, sid)
+	return fmt.Sprintf("O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x%x;;;%s)", fileReadExecute, sid)
 }
 
 // StateDirSDDL is the protected DACL of the state directory: as ConfigDirSDDL, but the service account
 // may modify (create, write, delete) what is inside.
 func StateDirSDDL(sid string) string {
-	return fmt.Sprintf("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x%x;;;%s)", fileModify, sid)
+	return fmt.Sprintf("O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x%x;;;%s)", fileModify, sid)
 }
 
 func roleSDDL(r Role, sid string) string {
@@ -90,6 +91,8 @@ type aceView struct {
 	Allow bool // access-allowed (true) or access-denied (false)
 	SID   string
 	Mask  uint32
+	// InheritOnly: the ACE only passes to children (INHERIT_ONLY_ACE), it grants nothing on this object.
+	InheritOnly bool
 }
 
 // aclView is a path's security descriptor as the check sees it.
@@ -212,4 +215,63 @@ func windowsServiceOptions() map[string]any {
 // darwinServiceOptions make a per-user LaunchAgent (development only: the login keychain is per user).
 func darwinServiceOptions() map[string]any {
 	return map[string]any{"UserService": true, "KeepAlive": true, "RunAtLoad": true}
+}
+
+// fileWriteAttrs is FILE_WRITE_ATTRIBUTES (winnt.h); the other rights are in loose.go.
+const fileWriteAttrs uint32 = 0x0100
+
+// replaceRights are, per kind of path on the way to the service binary, the rights that would let their
+// holder swap the binary or what it loads, and so run code as the service: on the binary, writing or
+// deleting it; on its folder, adding files (DLL planting) or deleting children; on any folder above,
+// deleting or renaming entries; everywhere, changing the DACL or the owner. Adding a subfolder to a
+// folder above (what Authenticated Users may do at C:\) changes nothing on the way.
+func replaceRights(kind exeKind) uint32 {
+	base := accessDelete | accessWriteDAC | accessWriteOwn
+	switch kind {
+	case exeFile:
+		return base | fileWriteData | fileAppendData | fileWriteAttrs
+	case exeFolder:
+		return base | fileWriteData | fileDeleteChild
+	}
+	return base | fileDeleteChild
+}
+
+// exeKind is where a path is on the way to the service binary.
+type exeKind int
+
+const (
+	exeFile     exeKind = iota // the binary itself
+	exeFolder                  // the folder holding it
+	exeAncestor                // a folder further up
+)
+
+// trustedWriter reports the accounts that may own or change the way to the service binary.
+func trustedWriter(sid string) bool {
+	return sid == sidSystem || sid == sidAdministrators || sid == sidTrustedInstaller
+}
+
+// checkReplaceable refuses a path on the way to target (the service binary, or a directory the service
+// trusts; noun says which) that an account other than SYSTEM, Administrators or TrustedInstaller owns
+// or could change (see replaceRights).
+func checkReplaceable(noun, target, path string, v aclView, kind exeKind) error {
+	what := noun
+	if kind != exeFile {
+		what = "folder " + path + " above the " + noun
+	}
+	fix := fmt.Sprintf(`move it under a folder only administrators can change (%%ProgramFiles%%, %%ProgramData%%), or run icacls "%s" /setowner *%s and remove the other accounts' write rights`, path, sidAdministrators)
+	if v.NullDACL {
+		return fmt.Errorf("%s %s has no DACL, so every account can replace %s and run code as the service; %s", what, path, target, fix)
+	}
+	if !trustedWriter(v.Owner) {
+		return fmt.Errorf("%s %s is owned by %s, not SYSTEM, Administrators or TrustedInstaller: its owner can change it and so replace %s, running code as the service; %s", what, path, v.Owner, target, fix)
+	}
+	for _, a := range v.ACEs {
+		if !a.Allow || a.InheritOnly || trustedWriter(a.SID) {
+			continue
+		}
+		if bad := mapGeneric(a.Mask) & replaceRights(kind); bad != 0 {
+			return fmt.Errorf("%s %s gives %s rights 0x%x that let it replace %s and run code as the service; %s", what, path, a.SID, bad, target, fix)
+		}
+	}
+	return nil
 }

@@ -41,17 +41,17 @@ func TestServiceAccount(t *testing.T) {
 
 func TestDirSDDL(t *testing.T) {
 	sid := ServiceSID("systemuser-agent")
-	if got, want := ConfigDirSDDL(sid), "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;"+sid+")"; got != want {
+	if got, want := ConfigDirSDDL(sid), "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;"+sid+")"; got != want {
 		t.Errorf("ConfigDirSDDL = %s, want %s", got, want)
 	}
-	if got, want := StateDirSDDL(sid), "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;"+sid+")"; got != want {
+	if got, want := StateDirSDDL(sid), "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;"+sid+")"; got != want {
 		t.Errorf("StateDirSDDL = %s, want %s", got, want)
 	}
 	// The DACL our SDDL describes passes our own check, for both roles.
 	for _, r := range []Role{RoleConfig, RoleState} {
 		v := aclView{IsDir: true, Owner: sidAdministrators, Protected: true, ACEs: []aceView{
-			{true, sidSystem, fileAllAccess}, {true, sidAdministrators, fileAllAccess},
-			{true, sid, map[Role]uint32{RoleConfig: fileReadExecute, RoleState: fileModify}[r]},
+			{Allow: true, SID: sidSystem, Mask: fileAllAccess}, {Allow: true, SID: sidAdministrators, Mask: fileAllAccess},
+			{Allow: true, SID: sid, Mask: map[Role]uint32{RoleConfig: fileReadExecute, RoleState: fileModify}[r]},
 		}}
 		if err := checkACL(`C:\ProgramData\systemuser-agent`, v, r, sid); err != nil {
 			t.Errorf("%s: the SDDL's own DACL is refused: %v", r, err)
@@ -65,7 +65,7 @@ func TestCheckACL(t *testing.T) {
 	const users, everyone, creatorOwner = "S-1-5-32-545", "S-1-1-0", "S-1-3-0"
 	good := func() aclView {
 		return aclView{IsDir: true, Owner: sidAdministrators, Protected: true, ACEs: []aceView{
-			{true, sidSystem, fileAllAccess}, {true, sidAdministrators, genericAll}, {true, svc, fileReadExecute},
+			{Allow: true, SID: sidSystem, Mask: fileAllAccess}, {Allow: true, SID: sidAdministrators, Mask: genericAll}, {Allow: true, SID: svc, Mask: fileReadExecute},
 		}}
 	}
 	tests := []struct {
@@ -78,13 +78,13 @@ func TestCheckACL(t *testing.T) {
 		{"config file inheriting ours", RoleConfig, func(v *aclView) { v.IsDir, v.Protected = false, false }, ""},
 		{"state with modify", RoleState, func(v *aclView) { v.ACEs[2].Mask = fileModify }, ""},
 		{"state owned by the service", RoleState, func(v *aclView) { v.Owner = svc }, ""},
-		{"deny entry for Users", RoleConfig, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{false, users, fileAllAccess}) }, ""},
+		{"deny entry for Users", RoleConfig, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: false, SID: users, Mask: fileAllAccess}) }, ""},
 		{"service generic read", RoleConfig, func(v *aclView) { v.ACEs[2].Mask = genericRead }, ""},
 		{"null DACL", RoleConfig, func(v *aclView) { v.NullDACL = true }, "no DACL"},
 		{"inherits from ProgramData", RoleConfig, func(v *aclView) { v.Protected = false }, "inherits permissions"},
-		{"Users read", RoleConfig, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{true, users, fileGenericRead}) }, "/remove:g *" + users},
-		{"Everyone", RoleState, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{true, everyone, fileGenericRead}) }, everyone},
-		{"CREATOR OWNER", RoleState, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{true, creatorOwner, genericAll}) }, creatorOwner},
+		{"Users read", RoleConfig, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: true, SID: users, Mask: fileGenericRead}) }, "/remove:g *" + users},
+		{"Everyone", RoleState, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: true, SID: everyone, Mask: fileGenericRead}) }, everyone},
+		{"CREATOR OWNER", RoleState, func(v *aclView) { v.ACEs = append(v.ACEs, aceView{Allow: true, SID: creatorOwner, Mask: genericAll}) }, creatorOwner},
 		{"service modify on config", RoleConfig, func(v *aclView) { v.ACEs[2].Mask = fileModify }, "beyond read"},
 		{"service generic write on config", RoleConfig, func(v *aclView) { v.ACEs[2].Mask = genericWrite }, "beyond read"},
 		{"service full control on state", RoleState, func(v *aclView) { v.ACEs[2].Mask = fileAllAccess }, "beyond modify"},
@@ -164,5 +164,47 @@ func TestDarwinServiceOptions(t *testing.T) {
 	o := darwinServiceOptions()
 	if o["UserService"] != true || o["KeepAlive"] != true || o["RunAtLoad"] != true {
 		t.Errorf("darwin options = %v", o)
+	}
+}
+
+// TestCheckReplaceable: the service binary and every folder above it may be owned and changed only by
+// SYSTEM, Administrators or TrustedInstaller; what Windows gives ordinary users by default on C:\ and
+// %ProgramFiles% passes, what would let a user swap the binary or plant a DLL does not.
+func TestCheckReplaceable(t *testing.T) {
+	const exe, users, auth, creatorOwner = `C:\x\agent.exe`, "S-1-5-32-545", "S-1-5-11", "S-1-3-0"
+	admins := []aceView{{Allow: true, SID: sidSystem, Mask: fileAllAccess}, {Allow: true, SID: sidAdministrators, Mask: fileAllAccess}}
+	with := func(extra ...aceView) []aceView { return append(append([]aceView{}, admins...), extra...) }
+	cases := []struct {
+		name string
+		v    aclView
+		kind exeKind
+		want string // "" = accepted
+	}{
+		{"Program Files binary", aclView{Owner: sidTrustedInstaller, ACEs: with(aceView{Allow: true, SID: users, Mask: fileReadExecute})}, exeFile, ""},
+		{"C:\\ root as Windows sets it", aclView{IsDir: true, Owner: sidTrustedInstaller, ACEs: with(
+			aceView{Allow: true, SID: auth, Mask: fileAppendData},                        // create folders
+			aceView{Allow: true, SID: auth, Mask: fileModify, InheritOnly: true},         // for the folders they create
+			aceView{Allow: true, SID: creatorOwner, Mask: genericAll, InheritOnly: true}, // likewise
+			aceView{Allow: true, SID: users, Mask: fileReadExecute})}, exeAncestor, ""},
+		{"folder a user created under C:\\", aclView{IsDir: true, Owner: "S-1-5-21-1-2-3-1001", ACEs: with()}, exeFolder, "is owned by S-1-5-21-1-2-3-1001"},
+		{"inherited Modify for Authenticated Users", aclView{IsDir: true, Owner: sidAdministrators, ACEs: with(aceView{Allow: true, SID: auth, Mask: fileModify})}, exeFolder, "gives S-1-5-11"},
+		{"users may add files next to the binary (DLL planting)", aclView{IsDir: true, Owner: sidAdministrators, ACEs: with(aceView{Allow: true, SID: users, Mask: fileWriteData | fileReadExecute})}, exeFolder, "rights 0x2"},
+		{"users may add files further up (harmless)", aclView{IsDir: true, Owner: sidAdministrators, ACEs: with(aceView{Allow: true, SID: users, Mask: fileWriteData | fileAppendData | fileReadExecute})}, exeAncestor, ""},
+		{"users may delete entries further up", aclView{IsDir: true, Owner: sidAdministrators, ACEs: with(aceView{Allow: true, SID: users, Mask: fileDeleteChild})}, exeAncestor, "rights 0x40"},
+		{"generic write on the binary", aclView{Owner: sidAdministrators, ACEs: with(aceView{Allow: true, SID: users, Mask: genericWrite})}, exeFile, "gives S-1-5-32-545"},
+		{"deny entries only take away", aclView{Owner: sidAdministrators, ACEs: with(aceView{Allow: false, SID: users, Mask: fileAllAccess})}, exeFile, ""},
+		{"WRITE_DAC for a user", aclView{Owner: sidAdministrators, ACEs: with(aceView{Allow: true, SID: users, Mask: accessWriteDAC})}, exeFile, "rights 0x40000"},
+		{"no DACL", aclView{Owner: sidAdministrators, NullDACL: true}, exeFile, "no DACL"},
+	}
+	for _, tc := range cases {
+		err := checkReplaceable("service executable", exe, `C:\x`, tc.v, tc.kind)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		case err != nil && (!strings.Contains(err.Error(), "icacls") || !strings.Contains(err.Error(), exe)):
+			t.Errorf("%s: no fix in %v", tc.name, err)
+		}
 	}
 }
