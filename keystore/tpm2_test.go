@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/systemuser-agent/systemuser-agent/internal/realdeps"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
@@ -287,7 +288,7 @@ func TestTPM2NoTPM(t *testing.T) {
 	cases := []tc{
 		{filepath.Join(t.TempDir(), "tpmrm0"), []string{"no TPM at", "tpmrm0", "enable the TPM in the firmware", "backend systemd-creds"}},
 		{notDevice, []string{"is not a character device", DefaultTPMDevice}},
-		{SWTPMDevice("127.0.0.1", freePortPair(t)), []string{"no software TPM at", "swtpm socket --tpm2"}},
+		{SWTPMDevice("127.0.0.1", realdeps.FreePort(t)), []string{"no software TPM at", "swtpm socket --tpm2"}},
 		{"swtpm:host=127.0.0.1", []string{"port is missing"}},
 	}
 	if _, err := os.Stat(DefaultTPMDevice); err != nil { // the default device, on a machine without a TPM

@@ -1,6 +1,6 @@
 // Package realdeps lets tests that need a real part of the machine (a Secret Service, systemd-creds,
-// Chromium, tmux, systemd-analyze, wrk) skip on a laptop that lacks it and fail in CI (CI=true), where
-// .ci/run installs everything. Test code only.
+// Chromium, tmux, systemd-analyze, wrk, swtpm) skip on a laptop that lacks it and fail in CI (CI=true),
+// where .ci/run installs everything. SWTPM starts a software TPM for a test. Test code only.
 //
 // When the environment names a skip log (SkipLogEnv, set by scripts/test), each skip is also appended to
 // that file as one line "package<TAB>test<TAB>what is missing<TAB>how to get it", so the test command can
