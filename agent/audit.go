@@ -64,10 +64,19 @@ func (s *Server) auditToken(r *http.Request, c *caller, su config.SystemUser, re
 	s.log.Info("token issued to caller", args...)
 }
 
-// osAccount is the caller's OS account as the transport attests it ("uid:1000" on a Unix socket), or
-// "unknown" on loopback TCP, where only the client secret identifies the caller.
+// osAccount is the caller's OS account as the transport attests it: the os_user its peer matched
+// (D10) with the peer ("sapadm(uid:1000)"), the peer alone ("uid:1000"), or "unknown" on loopback
+// TCP, where only the client secret identifies the caller.
 func osAccount(r *http.Request) string {
-	if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok && tc.peer != "" {
+	tc, ok := r.Context().Value(connKey{}).(*trackedConn)
+	switch {
+	case !ok:
+		return "unknown"
+	case tc.osUser != "" && tc.peer != "" && tc.peer != "os_user:"+tc.osUser:
+		return tc.osUser + "(" + tc.peer + ")"
+	case tc.osUser != "":
+		return tc.osUser
+	case tc.peer != "":
 		return tc.peer
 	}
 	return "unknown"
