@@ -11,10 +11,12 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// newConfigPerm is the mode of a newly created configuration file: owner-only, as "agent service install"
+// configPerm is the mode Save writes a configuration file with: owner-only, as "agent service install"
 // requires (security.md D19). It holds no secrets, but it names who may get tokens; the systemd service
-// reads it through LoadCredential=, so it needs no wider mode. An existing file keeps its mode.
-const newConfigPerm = 0o600
+// reads it through LoadCredential=, so it needs no wider mode. An existing file gets it too, whatever
+// its old mode (issue 15: a 0666 config must not stay open after `agent clients add` rewrote it); a
+// stricter 0400 stays 0400.
+const configPerm = 0o600
 
 // savedHeader heads a configuration file Save creates from nothing.
 const savedHeader = "systemuser-agent configuration. config.example.yaml documents every field.\n" +
@@ -31,11 +33,13 @@ func Save(path string, c *Config) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("refusing to save %s: the new configuration is invalid, so the file was left unchanged; fix these first:\n%w", path, err)
 	}
-	perm := fs.FileMode(newConfigPerm)
+	perm := fs.FileMode(configPerm)
 	var old *yaml.Node
 	switch fi, err := os.Stat(path); {
 	case err == nil:
-		perm = fi.Mode().Perm()
+		if fi.Mode().Perm() == 0o400 {
+			perm = 0o400
+		}
 		data, err := readBounded(path)
 		if err != nil {
 			return fmt.Errorf("refusing to overwrite %s: read it: %w; fix it or move it away, then retry", path, err)

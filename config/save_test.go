@@ -30,7 +30,7 @@ func TestSaveRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(string(data), "# systemuser-agent configuration") {
 		t.Errorf("new file lacks its header:\n%s", data)
 	}
-	if fi, _ := os.Stat(p); runtime.GOOS != "windows" && fi.Mode().Perm() != newConfigPerm {
+	if fi, _ := os.Stat(p); runtime.GOOS != "windows" && fi.Mode().Perm() != configPerm {
 		t.Errorf("mode %v", fi.Mode().Perm())
 	}
 	onlyFiles(t, dir, "config.yaml")
@@ -90,6 +90,30 @@ func TestSaveOverIncompleteFile(t *testing.T) {
 	}
 	if fi, _ := os.Stat(p); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode changed to %v", fi.Mode().Perm())
+	}
+}
+
+// TestSaveTightensMode (issue 15 #3): rewriting a config others could read or write leaves it 0600;
+// a read-only 0400 stays 0400.
+func TestSaveTightensMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix modes; Windows protects the config with its directory's DACL")
+	}
+	for _, tc := range []struct{ old, want os.FileMode }{{0o666, 0o600}, {0o644, 0o600}, {0o640, 0o600},
+		{0o600, 0o600}, {0o400, 0o400}} {
+		p := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(p, []byte("organization: \"314250052\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, tc.old); err != nil {
+			t.Fatal(err)
+		}
+		if err := Save(p, validConfig()); err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != tc.want {
+			t.Errorf("saved over a %04o file: mode %04o, want %04o", tc.old, fi.Mode().Perm(), tc.want)
+		}
 	}
 }
 
