@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -103,6 +104,27 @@ type SystemUserState struct {
 	Change *ChangeState `json:"change,omitempty"`
 	// Updated is when the agent last learned something about this request.
 	Updated time.Time `json:"updated,omitzero"`
+}
+
+// StatusAccepted is Altinn's status of an approved system user request.
+const StatusAccepted = "Accepted"
+
+// Accepted reports whether this system user is accepted: its request was approved (status Accepted, in
+// any case) and has not timed out. It is the one place that decides it: the service's readiness,
+// `agent request`, `agent doctor` and the onboarding steps all ask it.
+func (us SystemUserState) Accepted() bool {
+	return strings.EqualFold(us.Status, StatusAccepted) && !us.TimedOut
+}
+
+// Unaccepted names the system users of users that are not accepted in st, in config order.
+func (st *State) Unaccepted(users []SystemUser) []string {
+	var out []string
+	for _, su := range users {
+		if !st.SystemUsers[su.Name].Accepted() {
+			out = append(out, su.Name)
+		}
+	}
+	return out
 }
 
 // StatePath is the state file's path in the state directory dir.

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -274,4 +275,19 @@ func checkReplaceable(noun, target, path string, v aclView, kind exeKind) error 
 		}
 	}
 	return nil
+}
+
+// Account names the identity the service of o runs as, for messages: o.User, a systemd DynamicUser on
+// Linux, ServiceAccount on Windows, the user's own account on macOS.
+func Account(o Options) string {
+	switch {
+	case o.User != "":
+		return o.User
+	case runtime.GOOS == "linux":
+		return "a systemd DynamicUser"
+	case runtime.GOOS == "windows":
+		return ServiceAccount(o)
+	default:
+		return "your own account (a LaunchAgent; development only)"
+	}
 }

@@ -37,6 +37,9 @@ type Options struct {
 	PageSize int
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// DrillAPI also serves the drill API under /sandbox/ (drill.go): counters and fault injection for
+	// load scripts, to loopback callers only.
+	DrillAPI bool
 }
 
 // Sandbox is the fake Maskinporten and Altinn. Create it with New. Safe for concurrent use.
@@ -132,12 +135,18 @@ func (s *Sandbox) MaskinportenTokenURL() string { return s.URL() + "/maskinporte
 // AltinnURL is the Altinn platform base URL.
 func (s *Sandbox) AltinnURL() string { return s.URL() + "/altinn" }
 
-// Handler serves both upstreams.
+// Handler serves both upstreams, and the drill API with Options.DrillAPI.
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.mp.routes(mux)
 	s.altinn.routes(mux)
-	return s.withFaults(mux)
+	if !s.opts.DrillAPI {
+		return s.withFaults(mux)
+	}
+	outer := http.NewServeMux()
+	outer.Handle("/", s.withFaults(mux))
+	outer.Handle("/sandbox/", drillAPI(s))
+	return outer
 }
 
 // now is the sandbox clock: Options.Now plus any SetClockOffset.

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // clientsFlags are the flags of `agent clients`.
@@ -130,86 +127,34 @@ func clientsAdd(e *env, c *common, cfg *config.Config, id string, f *clientsFlag
 	cl.Scopes = splitList(check("scopes", f.scopes, strings.Join(allowed, ","), checkCallerScopes(allowed)))
 	cl.TokenKind = check("kind", f.kind, config.TokenKindMaskinporten, checkTokenKind)
 	if !noFile {
-		cl.SecretFile = check("secret-file", f.secretFile, defaultSecretFile(c.config, id), checkAbsPath)
+		cl.SecretFile = check("secret-file", f.secretFile, callersecret.DefaultPath(c.config, id), checkAbsPath)
 	}
 	if err != nil {
 		return err
 	}
-	s, err := makeCallerSecret()
+	s, err := setup.AddCaller(c.config, cfg, cl)
 	if err != nil {
 		return err
 	}
-	cl.SecretSHA256 = s.digest()
-	if !noFile {
-		if err := writeSecretFile(cl.SecretFile, cl.OSUser, s, false); err != nil {
-			return err
-		}
-	}
-	cfg.Clients = append(cfg.Clients, cl)
-	if err := config.Save(c.config, cfg); err != nil {
-		if !noFile {
-			_ = os.Remove(cl.SecretFile)
-		}
-		return fmt.Errorf("caller %s not added (its secret file was removed again): %w", id, err)
-	}
+	cl.SecretSHA256 = s.Digest()
 	return reportSecret(e, c, "added", cl, s, f.printSecret)
 }
 
 func clientsRotate(e *env, c *common, cfg *config.Config, id string, printSecret bool) error {
-	i := slices.IndexFunc(cfg.Clients, func(cl config.Client) bool { return cl.ID == id })
-	if i < 0 {
-		return fmt.Errorf("no caller %q in %s; `agent clients list` shows them", id, c.config)
-	}
-	cl := &cfg.Clients[i]
-	if cl.SecretFile == "" && !printSecret {
+	if cl, ok := cfg.Client(id); ok && cl.SecretFile == "" && !printSecret {
 		return usageError{fmt.Sprintf("caller %s has no secret file (its secret was printed once), so the new one must be printed too: add --print-secret", id)}
 	}
-	s, err := makeCallerSecret()
+	cl, s, err := setup.RotateCaller(c.config, cfg, id)
 	if err != nil {
 		return err
 	}
-	cl.SecretSHA256 = s.digest()
-	var staged string
-	if cl.SecretFile != "" {
-		// The new file is staged beside the old one and renamed over it only once the config is saved.
-		suffix := make([]byte, 6)
-		_, _ = rand.Read(suffix)
-		staged = filepath.Join(filepath.Dir(cl.SecretFile), "."+filepath.Base(cl.SecretFile)+".new-"+hex.EncodeToString(suffix))
-		if err := writeSecretFile(staged, cl.OSUser, s, false); err != nil {
-			return err
-		}
-	}
-	if err := config.Save(c.config, cfg); err != nil {
-		if staged != "" {
-			_ = os.Remove(staged)
-		}
-		return fmt.Errorf("caller %s keeps its old secret: %w", id, err)
-	}
-	if staged != "" {
-		if err := os.Rename(staged, cl.SecretFile); err != nil {
-			return fmt.Errorf("the config has caller %s's new secret, but its file could not be replaced (the new secret is in %s; move it to %s): %w", id, staged, cl.SecretFile, err)
-		}
-	}
-	return reportSecret(e, c, "rotated", *cl, s, printSecret)
+	return reportSecret(e, c, "rotated", cl, s, printSecret)
 }
 
 func clientsRemove(e *env, c *common, cfg *config.Config, id string) error {
-	i := slices.IndexFunc(cfg.Clients, func(cl config.Client) bool { return cl.ID == id })
-	if i < 0 {
-		return fmt.Errorf("no caller %q in %s; `agent clients list` shows them", id, c.config)
-	}
-	cl := cfg.Clients[i]
-	cfg.Clients = slices.Delete(cfg.Clients, i, i+1)
-	if err := config.Save(c.config, cfg); err != nil {
+	removed, err := setup.RemoveCaller(c.config, cfg, id)
+	if err != nil {
 		return err
-	}
-	removed := ""
-	if cl.SecretFile != "" {
-		if err := os.Remove(cl.SecretFile); err == nil {
-			removed = cl.SecretFile
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("caller %s removed from the config, but its secret file %s was not deleted: %w; delete it yourself", id, cl.SecretFile, err)
-		}
 	}
 	if c.json {
 		return printJSON(e.stdout, map[string]any{"action": "removed", "id": id, "secret_file_deleted": removed})
@@ -237,7 +182,7 @@ func clientsList(e *env, c *common, cfg *config.Config) error {
 	views := []callerView{}
 	for _, cl := range cfg.Clients {
 		v := callerView{ID: cl.ID, OSUser: cl.OSUser, SystemUsers: cl.SystemUsers, Scopes: cl.Scopes, TokenKind: cl.TokenKind, SecretFile: cl.SecretFile}
-		switch ok, err := secretFileMatches(cl.SecretFile, cl.SecretSHA256); {
+		switch ok, err := callersecret.Matches(cl.SecretFile, cl.SecretSHA256); {
 		case cl.SecretFile == "":
 			v.FileStatus = "none (printed once)"
 		case err != nil:
@@ -271,11 +216,11 @@ func fileExists(p string) bool {
 }
 
 // reportSecret says what was done; the secret itself appears only with --print-secret.
-func reportSecret(e *env, c *common, action string, cl config.Client, s *callerSecret, printSecret bool) error {
+func reportSecret(e *env, c *common, action string, cl config.Client, s *callersecret.Secret, printSecret bool) error {
 	if c.json {
 		out := map[string]any{"action": action, "id": cl.ID, "os_user": cl.OSUser, "secret_file": cl.SecretFile, "secret_sha256": cl.SecretSHA256}
 		if printSecret {
-			out["secret"] = string(s.reveal())
+			out["secret"] = string(s.Reveal())
 		}
 		return printJSON(e.stdout, out)
 	}
@@ -285,7 +230,7 @@ func reportSecret(e *env, c *common, action string, cl config.Client, s *callerS
 		fmt.Fprintf(e.stdout, "Caller %s %s.\n", cl.ID, action)
 	}
 	if printSecret {
-		fmt.Fprintf(e.stdout, "Secret (shown this once; store it where only the caller can read it):\n%s\n", s.reveal())
+		fmt.Fprintf(e.stdout, "Secret (shown this once; store it where only the caller can read it):\n%s\n", s.Reveal())
 	}
 	fmt.Fprintln(e.stdout, "Restart the service so it loads the change: agent service restart")
 	return nil

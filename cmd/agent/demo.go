@@ -10,12 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/agent"
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
@@ -115,16 +115,16 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.step("Registered the public JWK on Maskinporten client %s of organisation %s (in real life: Samarbeidsportalen)", clientID, demoOrg)
 
-	secret, err := makeCallerSecret()
+	secret, err := callersecret.New()
 	if err != nil {
 		return err
 	}
-	cfg := demoConfig(sb, clientID, kid, secret.digest(), d.f.listen)
-	dir, err := os.MkdirTemp("", "systemuser-agent-demo-")
+	cfg := demoConfig(sb, clientID, kid, secret.Digest(), d.f.listen)
+	dir, remove, err := setup.ScratchDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer remove()
 
 	hc := &http.Client{Timeout: 15 * time.Second}
 	client, err := newTokenClient(cfg, signer, kid, hc, quiet)
@@ -132,7 +132,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	cache := newTokenCache(cfg, client, quiet)
-	st, err := newSetup(cfg, dir, ks, cache, hc, func(ev setup.Event) { d.onEvent(sb, ev) })
+	st, err := setup.New(cfg, dir, ks, cache, hc, func(ev setup.Event) { d.onEvent(sb, ev) })
 	if err != nil {
 		return err
 	}
@@ -155,10 +155,10 @@ func (d *demo) run(ctx context.Context) error {
 
 	netrc := filepath.Join(dir, "netrc")
 	host := strings.Split(ln.Addr().String(), ":")[0]
-	if err := os.WriteFile(netrc, []byte(fmt.Sprintf("machine %s login %s password %s\n", host, demoCallerID, secret.reveal())), 0o600); err != nil {
+	if err := callersecret.WriteNetrc(netrc, host, demoCallerID, secret); err != nil {
 		return err
 	}
-	tok, err := fetchLocalToken(ctx, tokenURL, demoCallerID, string(secret.reveal()))
+	tok, err := fetchLocalToken(ctx, hc, tokenURL, demoCallerID, string(secret.Reveal()))
 	if err != nil {
 		return fmt.Errorf("get a token from the local agent: %w", err)
 	}
@@ -248,7 +248,7 @@ func newDemoID() string {
 }
 
 // fetchLocalToken gets a token from the local agent as an OAuth2 client would.
-func fetchLocalToken(ctx context.Context, tokenURL, id, secret string) (string, error) {
+func fetchLocalToken(ctx context.Context, hc *http.Client, tokenURL, id, secret string) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -256,7 +256,7 @@ func fetchLocalToken(ctx context.Context, tokenURL, id, secret string) (string, 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}

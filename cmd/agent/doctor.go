@@ -25,7 +25,7 @@ func cmdDoctor(ctx context.Context, e *env, args []string) error {
 	if so, err := serviceOptions(&c, ""); err == nil {
 		if inst, err := installer.New(so, nil); err == nil {
 			o.Service = inst.Status
-			o.ServiceAccount = account(inst.Options())
+			o.ServiceAccount = installer.Account(inst.Options())
 		}
 	}
 	rep := doctor.Run(ctx, o)

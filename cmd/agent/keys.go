@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,13 +15,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // defaultKeyName is the key name when neither the config nor --name gives one.
 const defaultKeyName = "maskinporten"
-
-// maxKeyInput bounds a key file read for import.
-const maxKeyInput = 1 << 20
 
 // cmdKeys is "agent keys": the Maskinporten key in the key store. No private key or password ever
 // passes through a flag value, stdout or stderr.
@@ -217,47 +212,20 @@ func (t *keyTarget) printKey(e *env, asJSON bool, k crypto.Signer, verb, advice 
 	return nil
 }
 
-// importKey reads, parses and stores a key; the input and the password are wiped afterwards.
+// importKey stores the key of file (setup.ImportKey); on a terminal an encrypted key's password is asked
+// for without echo.
 func (t *keyTarget) importKey(ctx context.Context, e *env, asJSON bool, file, passwordFile string, passwordStdin bool) error {
-	var data []byte
-	var err error
-	if file == "-" {
-		data, err = io.ReadAll(io.LimitReader(e.stdin, maxKeyInput))
-	} else {
-		data, err = readLimited(file)
+	in := setup.KeyInput{File: file, Stdin: e.stdin, PasswordFile: passwordFile, PasswordStdin: passwordStdin,
+		Hint: "--password-file PATH or --password-stdin"}
+	if fd, ok := terminal(e.stdin); ok && file != "-" {
+		in.Prompt = func(context.Context) ([]byte, error) {
+			fmt.Fprintf(e.stderr, "Password for %s: ", file)
+			defer fmt.Fprintln(e.stderr)
+			return term.ReadPassword(fd)
+		}
 	}
-	defer keystore.Wipe(data)
+	key, err := setup.ImportKey(ctx, t.store, t.name, in)
 	if err != nil {
-		return fmt.Errorf("read the key: %w", err)
-	}
-	var password []byte
-	defer func() { keystore.Wipe(password) }()
-	if passwordFile != "" || passwordStdin {
-		if password, err = readPassword(e, passwordFile); err != nil {
-			return err
-		}
-	}
-	key, err := keystore.ParsePrivateKey(data, password)
-	if errors.Is(err, keystore.ErrPasswordNeeded) && password == nil {
-		fd, ok := terminal(e.stdin)
-		if !ok || file == "-" {
-			return fmt.Errorf("%w: give it with --password-file PATH or --password-stdin (never as a flag value)", err)
-		}
-		fmt.Fprintf(e.stderr, "Password for %s: ", file)
-		password, err = term.ReadPassword(fd)
-		fmt.Fprintln(e.stderr)
-		if err != nil {
-			return fmt.Errorf("read the password: %w", err)
-		}
-		key, err = keystore.ParsePrivateKey(data, password)
-	}
-	if err != nil {
-		return err
-	}
-	if err := t.store.Put(ctx, t.name, key); err != nil {
-		if errors.Is(err, keystore.ErrExists) {
-			return fmt.Errorf("%w: delete it first (agent keys delete --name %s --yes) or import under another --name", err, t.name)
-		}
 		return err
 	}
 	advice := "The key store now holds the key. Delete the source so the key exists only there: shred -u " + file + " (Linux), or delete it and empty the Recycle Bin (Windows)."
@@ -265,32 +233,6 @@ func (t *keyTarget) importKey(ctx context.Context, e *env, asJSON bool, file, pa
 		advice = "The key store now holds the key. Remove any other copy of it (files, clipboard, shell history)."
 	}
 	return t.printKey(e, asJSON, key, "Imported", advice)
-}
-
-// readLimited reads a file of at most maxKeyInput bytes.
-func readLimited(path string) ([]byte, error) {
-	if fi, err := os.Stat(path); err != nil || fi.Size() > maxKeyInput {
-		return nil, cmp.Or(err, fmt.Errorf("%s is larger than %d bytes: not a key file", path, maxKeyInput))
-	}
-	return os.ReadFile(path)
-}
-
-// readPassword reads the first line of the password file, or of stdin.
-func readPassword(e *env, file string) ([]byte, error) {
-	var raw []byte
-	var err error
-	if file != "" {
-		raw, err = readLimited(file)
-	} else {
-		raw, err = io.ReadAll(io.LimitReader(e.stdin, 4096))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the password: %w", err)
-	}
-	defer keystore.Wipe(raw)
-	line, _, _ := bytes.Cut(raw, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	return bytes.Clone(line), nil
 }
 
 // terminal returns r's file descriptor when it is a terminal.

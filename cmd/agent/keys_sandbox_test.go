@@ -10,6 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 )
 
@@ -50,11 +51,11 @@ func TestKeysGenerateSignsGrantsTheSandboxAccepts(t *testing.T) {
 		Keys: []sandbox.ClientKey{{KID: jwk.KeyID, Public: jwk.Key}}}); err != nil {
 		t.Fatal(err)
 	}
-	secret, err := makeCallerSecret()
+	secret, err := callersecret.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := sandboxConfig(t, sb, dir, clientID, keyDir, freeLoopbackAddr(t), secret.digest())
+	cfg := sandboxConfig(t, sb, dir, clientID, keyDir, freeLoopbackAddr(t), secret.Digest())
 
 	var got struct {
 		AccessToken string `json:"access_token"`

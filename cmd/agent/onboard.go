@@ -2,54 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 
-	"github.com/systemuser-agent/systemuser-agent/config"
-	"github.com/systemuser-agent/systemuser-agent/keystore"
-	"github.com/systemuser-agent/systemuser-agent/registry"
 	"github.com/systemuser-agent/systemuser-agent/setup"
-	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
-
-// newSetup wires the onboarding steps for cfg: the registry talks to cfg's Altinn with src (the
-// organisation's own token, no system user), the key step reads cfg's key from ks, and the token step
-// gets system-user tokens from src. httpClient nil means the hardened upstream client of package tokens.
-// `agent system`, `agent request`, `agent setup` and `agent demo` all use it.
-func newSetup(cfg *config.Config, stateDir string, ks keystore.Store, src tokens.Source, httpClient *http.Client,
-	events func(setup.Event)) (*setup.Setup, error) {
-	if cfg == nil || ks == nil || src == nil {
-		return nil, errors.New("newSetup: config, key store and token source are required (a bug in the caller)")
-	}
-	ep, err := cfg.ResolvedEndpoints()
-	if err != nil {
-		return nil, err
-	}
-	if httpClient == nil {
-		httpClient = tokens.NewHTTPClient(tokens.HTTPOptions{})
-	}
-	keyName := cfg.Maskinporten.Key.Name
-	return &setup.Setup{
-		Config:   cfg,
-		StateDir: stateDir,
-		Registry: &registry.Client{BaseURL: ep.Altinn, HTTPClient: httpClient, Tokens: src},
-		Tokens:   src,
-		Signer: func(ctx context.Context) (crypto.Signer, error) {
-			s, err := ks.Signer(ctx, keyName)
-			if errors.Is(err, keystore.ErrNotFound) {
-				return nil, fmt.Errorf("no key %q in the %s key store: run `agent keys generate` or `agent keys import` first: %w",
-					keyName, ks.Backend(), err)
-			}
-			return s, err
-		},
-		Events: events,
-	}, nil
-}
 
 // openSetup loads the config named by c and wires a Setup for it, printing events to w.
 func openSetup(ctx context.Context, c *common, w io.Writer) (*setup.Setup, error) {
@@ -65,7 +25,7 @@ func openSetup(ctx context.Context, c *common, w io.Writer) (*setup.Setup, error
 	if err != nil {
 		return nil, err
 	}
-	return newSetup(cfg, stateDirOf(c), ks, src, nil, printEvents(w, c.json))
+	return setup.New(cfg, stateDirOf(c), ks, src, nil, printEvents(w, c.json))
 }
 
 // printEvents returns an event sink: one JSON object per line with asJSON, else one line per step for

@@ -69,7 +69,7 @@ func TestNewSetupOnboardsAndPrintsNoSecret(t *testing.T) {
 		t.Run(fmt.Sprintf("json=%v", asJSON), func(t *testing.T) {
 			sb, cfg, ks, src := onboardEnv(t)
 			var out bytes.Buffer
-			s, err := newSetup(cfg, t.TempDir(), ks, src, nil, printEvents(&out, asJSON))
+			s, err := setup.New(cfg, t.TempDir(), ks, src, nil, printEvents(&out, asJSON))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func TestNewSetupOnboardsAndPrintsNoSecret(t *testing.T) {
 
 func TestNewSetupMissingKey(t *testing.T) {
 	_, cfg, _, src := onboardEnv(t)
-	s, err := newSetup(cfg, t.TempDir(), keystore.NewMemory(), src, nil, nil)
+	s, err := setup.New(cfg, t.TempDir(), keystore.NewMemory(), src, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
-	"github.com/systemuser-agent/systemuser-agent/registry"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
@@ -66,8 +65,9 @@ func cmdRequest(ctx context.Context, e *env, args []string) error {
 		st, err = s.Status(ctx, names)
 		var ended *setup.RequestEndedError
 		if err == nil || errors.Is(err, setup.ErrWaiting) || (newRequest && errors.As(err, &ended)) {
-			st, err = s.Run(ctx, setup.Options{Wait: true, NewRequest: newRequest, SystemUsers: names,
-				WaitOptions: registry.WaitOptions{Interval: interval, MaxInterval: maxInterval}})
+			o := setup.Options{Wait: true, NewRequest: newRequest, SystemUsers: names}
+			o.WaitOptions.Interval, o.WaitOptions.MaxInterval = interval, maxInterval
+			st, err = s.Run(ctx, o)
 		}
 	}
 	if st != nil {
@@ -118,9 +118,9 @@ func describeUser(us config.SystemUserState) string {
 		return "no request yet (run `agent request create`)"
 	case us.TimedOut:
 		return "request " + us.RequestID + " timed out (run with --new-request)"
-	case strings.EqualFold(us.Status, registry.StatusAccepted):
+	case us.Accepted():
 		return "approved, system user id " + us.SystemUserID
-	case strings.EqualFold(us.Status, registry.StatusNew):
+	case strings.EqualFold(us.Status, "New"):
 		return "request " + us.RequestID + " waits for approval at " + us.ConfirmURL
 	}
 	return "request " + us.RequestID + " is " + us.Status + " (run with --new-request)"

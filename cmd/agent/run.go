@@ -128,13 +128,7 @@ func systemUsersAccepted(cfg *config.Config, stateDir string) error {
 	if err != nil {
 		return err
 	}
-	var pending []string
-	for _, su := range cfg.SystemUsers {
-		if s, ok := st.SystemUsers[su.Name]; !ok || !strings.EqualFold(s.Status, "Accepted") {
-			pending = append(pending, su.Name)
-		}
-	}
-	if len(pending) > 0 {
+	if pending := st.Unaccepted(cfg.SystemUsers); len(pending) > 0 {
 		return fmt.Errorf("system user(s) %s not accepted yet: run \"agent request status\"", strings.Join(pending, ", "))
 	}
 	return nil

@@ -53,7 +53,7 @@ func TestRunProcessStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		tok, err := fetchLocalToken(t.Context(), "http://"+listen+"/oauth2/token", "sap", secret)
+		tok, err := fetchLocalToken(t.Context(), http.DefaultClient, "http://"+listen+"/oauth2/token", "sap", secret)
 		got <- result{tok, err}
 	}()
 	for sb.Stats().TokenRequests == 0 { // the request has reached the upstream: it is in flight

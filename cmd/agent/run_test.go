@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/internal/realdeps"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
@@ -185,11 +186,11 @@ func startSandboxAgentConfig(t *testing.T, extraScopes ...string) (sb *sandbox.S
 		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := makeCallerSecret()
+	cs, err := callersecret.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, digest := string(cs.reveal()), cs.digest()
+	secret, digest := string(cs.Reveal()), cs.Digest()
 	listen = freeLoopbackAddr(t)
 	return sb, sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest), secret, listen
 }

@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // cmdService is "agent service install|uninstall|start|stop|restart|status".
@@ -96,10 +94,7 @@ func serviceInstall(e *env, c *common, o installer.Options) error {
 	if err != nil {
 		return fmt.Errorf("not installing: the config %s does not load (fix it first; agent doctor helps): %w", o.ConfigPath, err)
 	}
-	if k := cfg.Maskinporten.Key; k.Backend == "systemd-creds" {
-		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.SystemdCredPath(k.Path, k.Name)}
-	}
-	o.ListenPort = listenPort(cfg.Listen)
+	o = setup.ServiceFor(o, cfg)
 	if inst, err = installer.New(o, nil); err != nil {
 		return err
 	}
@@ -109,13 +104,13 @@ func serviceInstall(e *env, c *common, o installer.Options) error {
 	st, _ := inst.Status()
 	notStarted := inst.ManagerRunning()
 	if c.json {
-		out := map[string]any{"action": "install", "installed": true, "definition": st.Definition, "account": account(inst.Options())}
+		out := map[string]any{"action": "install", "installed": true, "definition": st.Definition, "account": installer.Account(inst.Options())}
 		if notStarted != nil {
 			out["note"] = notStarted.Error()
 		}
 		return printJSON(e.stdout, out)
 	}
-	fmt.Fprintf(e.stdout, "Installed %s (%s), enabled at boot, running as %s.\n", o.Name, st.Definition, account(inst.Options()))
+	fmt.Fprintf(e.stdout, "Installed %s (%s), enabled at boot, running as %s.\n", o.Name, st.Definition, installer.Account(inst.Options()))
 	if notStarted != nil {
 		fmt.Fprintf(e.stdout, "Not started: %v\n", notStarted)
 		return nil
@@ -193,33 +188,6 @@ func printStatus(w io.Writer, name string, st installer.Status) {
 	if st.Detail != "" {
 		fmt.Fprintf(w, "  %s\n", st.Detail)
 	}
-}
-
-// account names the identity the service runs as.
-func account(o installer.Options) string {
-	switch {
-	case o.User != "":
-		return o.User
-	case runtime.GOOS == "linux":
-		return "a systemd DynamicUser"
-	case runtime.GOOS == "windows":
-		return installer.ServiceAccount(o)
-	default:
-		return "your own account (a LaunchAgent; development only)"
-	}
-}
-
-// listenPort is the port of a "host:port" listen address, or 0.
-func listenPort(listen string) int {
-	_, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return 0
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return 0
-	}
-	return p
 }
 
 // runAsService runs serve the way the process was started: under the service manager (systemd, the

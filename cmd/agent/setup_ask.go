@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/installer"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // Key sources.
 const (
-	keyGenerate = "generate"
-	keyImport   = "import"
+	keyGenerate = setup.KeyGenerate
+	keyImport   = setup.KeyImport
 )
 
 // wizard is one run of `agent setup`.
@@ -31,7 +33,7 @@ type wizardPlan struct {
 	keyFile        string
 	installService bool
 	// secrets are the caller secrets made in this run, by caller id; the callers step writes them.
-	secrets map[string]*callerSecret
+	secrets map[string]*callersecret.Secret
 }
 
 func (w *wizard) close() {
@@ -49,7 +51,7 @@ func (w *wizard) gather(ctx context.Context) (*wizardPlan, error) {
 	}
 	n := *b
 	n.Path = ""
-	p := &wizardPlan{cfg: &n, secrets: map[string]*callerSecret{}}
+	p := &wizardPlan{cfg: &n, secrets: map[string]*callersecret.Secret{}}
 	if w.a.mode == modeInteractive {
 		fmt.Fprintf(w.e.stderr, "Setting up systemuser-agent (config %s). Press Enter to take the [default]; Ctrl-C stops, and nothing is written until every answer is in.\n", w.c.config)
 	}

@@ -79,7 +79,7 @@ func TestWizardInteractive(t *testing.T) {
 		t.Errorf("config from the answers: %+v (key source %s, service %v)", c, p.keySource, p.installService)
 	}
 	if len(c.Clients) != 1 || c.Clients[0].ID != "sap" || c.Clients[0].OSUser != currentUser() || p.secrets["sap"] == nil ||
-		c.Clients[0].SecretSHA256 != p.secrets["sap"].digest() || c.Clients[0].Scopes[0] != "altinn:demo.x" {
+		c.Clients[0].SecretSHA256 != p.secrets["sap"].Digest() || c.Clients[0].Scopes[0] != "altinn:demo.x" {
 		t.Errorf("callers: %+v", c.Clients)
 	}
 	text := errOut.String()

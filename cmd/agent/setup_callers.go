@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
 )
 
@@ -24,7 +25,7 @@ func checkCallerID(prev []config.Client) func(string) (string, error) {
 }
 
 func checkOSUser(s string) (string, error) {
-	if _, err := lookupSecretOwner(s); err != nil {
+	if err := callersecret.CheckOwner(s); err != nil {
 		return "", err
 	}
 	return s, nil
@@ -102,7 +103,7 @@ func (w *wizard) callerQuestions(sus []config.SystemUser, id string) []struct {
 		{"kind", question{flag: "caller", title: fmt.Sprintf("Caller %q: token kind", id),
 			help: "maskinporten: the Maskinporten token; altinn: exchanged for an Altinn token.", def: config.TokenKindMaskinporten, check: checkTokenKind}},
 		{"secret-file", question{flag: "caller", title: fmt.Sprintf("Caller %q: secret file", id),
-			help: "Where its secret is written, readable only by its OS account.", def: defaultSecretFile(w.c.config, id), check: checkAbsPath}},
+			help: "Where its secret is written, readable only by its OS account.", def: callersecret.DefaultPath(w.c.config, id), check: checkAbsPath}},
 	}
 }
 
@@ -216,12 +217,12 @@ func (w *wizard) keepOrMakeSecrets(p *wizardPlan) error {
 				continue
 			}
 		}
-		s, err := makeCallerSecret()
+		s, err := callersecret.New()
 		if err != nil {
 			return err
 		}
 		p.secrets[cl.ID] = s
-		cl.SecretSHA256 = s.digest()
+		cl.SecretSHA256 = s.Digest()
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,7 +151,7 @@ func serveAndGetToken(t *testing.T, bin, cfgPath, stateDir, listen, id, secretFi
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		tok, err := fetchLocalToken(context.Background(), "http://"+listen+"/oauth2/token", id, string(secret))
+		tok, err := fetchLocalToken(context.Background(), http.DefaultClient, "http://"+listen+"/oauth2/token", id, string(secret))
 		if err == nil {
 			return tok
 		}

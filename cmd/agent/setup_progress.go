@@ -11,14 +11,6 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
-// The wizard's own steps, around the setup package's (key, system, request, approval, token).
-const (
-	stepConfig  = "config"
-	stepCallers = "callers"
-	stepService = "service"
-	stepDone    = "done"
-)
-
 // progress prints the wizard's events: with --json one JSON object per line on stdout; else one line
 // per step on stdout, the confirm URL in a box, and while waiting for approval a live line on the
 // terminal (stderr) with the elapsed time and the last status, redrawn every second.

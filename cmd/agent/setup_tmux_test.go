@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/internal/realdeps"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
@@ -156,7 +157,7 @@ func TestSetupWizardInTmux(t *testing.T) {
 	if !strings.Contains(screen, "EXIT=0") {
 		t.Fatalf("setup did not succeed:\n%s", screen)
 	}
-	secretFile := defaultSecretFile(cfgPath, "sap")
+	secretFile := callersecret.DefaultPath(cfgPath, "sap")
 	secret, err := os.ReadFile(secretFile)
 	if err != nil {
 		t.Fatal(err)

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
-	"github.com/systemuser-agent/systemuser-agent/registry"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // cmdSystem is `agent system register|show`: the organisation's own system in Altinn's System Register.
@@ -53,14 +52,10 @@ func cmdSystem(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sys, err := s.Registry.GetSystem(ctx, s.Config.System.ID)
-	if errors.Is(err, registry.ErrNotFound) {
-		return fmt.Errorf("system %s is not in Altinn's System Register: run `agent system register`", s.Config.System.ID)
-	}
+	view, err := s.ShowSystem(ctx)
 	if err != nil {
 		return err
 	}
-	view := systemViewOf(sys)
 	if c.json {
 		return printJSON(out, systemShowJSON{System: view, State: st.System})
 	}
@@ -85,47 +80,11 @@ type systemRegisterJSON struct {
 }
 
 type systemShowJSON struct {
-	System systemView         `json:"system"`
+	System setup.SystemView   `json:"system"`
 	State  config.SystemState `json:"state"`
 }
 
-// systemView is the system as `agent system show` prints it.
-type systemView struct {
-	ID                  string            `json:"id"`
-	VendorOrg           string            `json:"vendor_org"`
-	Name                map[string]string `json:"name"`
-	Description         map[string]string `json:"description"`
-	Rights              []string          `json:"rights"`
-	AccessPackages      []string          `json:"access_packages"`
-	ClientIDs           []string          `json:"client_ids"`
-	AllowedRedirectURLs []string          `json:"allowed_redirect_urls,omitempty"`
-	Visible             bool              `json:"visible"`
-	Deleted             bool              `json:"deleted"`
-}
-
-func systemViewOf(s *registry.System) systemView {
-	v := systemView{ID: s.ID, VendorOrg: s.VendorOrg, Name: s.Name, Description: s.Description,
-		Rights: []string{}, AccessPackages: append([]string{}, s.AccessPackages...), ClientIDs: append([]string{}, s.ClientIDs...),
-		AllowedRedirectURLs: s.AllowedRedirectURLs, Visible: s.IsVisible, Deleted: s.IsDeleted}
-	for _, r := range s.Rights {
-		var parts []string
-		for _, a := range r.Resource {
-			if a.ID == "urn:altinn:resource" {
-				parts = append(parts, a.Value)
-			} else {
-				parts = append(parts, a.ID+"="+a.Value)
-			}
-		}
-		txt := strings.Join(parts, ",")
-		if r.Action != "" {
-			txt += " (" + r.Action + ")"
-		}
-		v.Rights = append(v.Rights, txt)
-	}
-	return v
-}
-
-func printSystem(w io.Writer, v systemView, st config.SystemState) {
+func printSystem(w io.Writer, v setup.SystemView, st config.SystemState) {
 	line := func(k, val string) { fmt.Fprintf(w, "%-16s %s\n", k+":", val) }
 	line("system", v.ID)
 	line("vendor", "0192:"+v.VendorOrg)

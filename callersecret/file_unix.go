@@ -1,6 +1,6 @@
 //go:build !windows
 
-package main
+package callersecret
 
 import (
 	"errors"
@@ -11,26 +11,26 @@ import (
 	"syscall"
 )
 
-// secretOwner is the OS account a secret file belongs to.
-type secretOwner struct {
+// owner is the OS account a secret file belongs to.
+type owner struct {
 	name     string
 	uid, gid int
 }
 
-func lookupSecretOwner(name string) (secretOwner, error) {
+func lookupOwner(name string) (owner, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return secretOwner{}, fmt.Errorf("OS account %q: %w; name an existing account (the one the caller's software runs as)", name, err)
+		return owner{}, fmt.Errorf("OS account %q: %w; name an existing account (the one the caller's software runs as)", name, err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err1 != nil || err2 != nil {
-		return secretOwner{}, fmt.Errorf("OS account %q has a non-numeric uid or gid (%s:%s)", name, u.Uid, u.Gid)
+		return owner{}, fmt.Errorf("OS account %q has a non-numeric uid or gid (%s:%s)", name, u.Uid, u.Gid)
 	}
 	if euid := os.Geteuid(); euid != 0 && euid != uid {
-		return secretOwner{}, fmt.Errorf("a secret file for the account %q must be owned by it, which needs root: run as root, or use --print-secret and hand the secret over yourself", name)
+		return owner{}, fmt.Errorf("a secret file for the account %q must be owned by it, which needs root: run as root, or use --print-secret and hand the secret over yourself", name)
 	}
-	return secretOwner{name: name, uid: uid, gid: gid}, nil
+	return owner{name: name, uid: uid, gid: gid}, nil
 }
 
 // ensureSecretDir creates dir (0711: others may pass through to their own file, not list) when
@@ -61,7 +61,7 @@ func ensureSecretDir(dir string) error {
 
 // createSecretFile creates dir/name exclusively (no symlink is followed: os.Root), mode 0400, owned by
 // acct, and writes data to it.
-func createSecretFile(dir, name string, data []byte, acct secretOwner) (err error) {
+func createSecretFile(dir, name string, data []byte, acct owner) (err error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("open the secret directory %s: %w", dir, err)

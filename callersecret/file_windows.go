@@ -1,4 +1,4 @@
-package main
+package callersecret
 
 import (
 	"errors"
@@ -10,18 +10,18 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// secretOwner is the OS account a secret file belongs to.
-type secretOwner struct {
+// owner is the OS account a secret file belongs to.
+type owner struct {
 	name string
 	sid  string
 }
 
-func lookupSecretOwner(name string) (secretOwner, error) {
+func lookupOwner(name string) (owner, error) {
 	sid, _, _, err := windows.LookupSID("", name)
 	if err != nil {
-		return secretOwner{}, fmt.Errorf("OS account %q: %w; name an existing account (the one the caller's software runs as)", name, err)
+		return owner{}, fmt.Errorf("OS account %q: %w; name an existing account (the one the caller's software runs as)", name, err)
 	}
-	return secretOwner{name: name, sid: sid.String()}, nil
+	return owner{name: name, sid: sid.String()}, nil
 }
 
 // ensureSecretDir creates dir when missing with a protected DACL (SYSTEM and Administrators full
@@ -61,7 +61,7 @@ func ensureSecretDir(dir string) error {
 
 // createSecretFile creates dir\name exclusively with a protected DACL: read for acct, full control
 // for SYSTEM and Administrators, nothing for anyone else.
-func createSecretFile(dir, name string, data []byte, acct secretOwner) (err error) {
+func createSecretFile(dir, name string, data []byte, acct owner) (err error) {
 	sa, err := securityAttributes(fmt.Sprintf("D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;%s)", acct.sid))
 	if err != nil {
 		return err

@@ -1,0 +1,166 @@
+package setup
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/installer"
+	"github.com/systemuser-agent/systemuser-agent/keystore"
+)
+
+// The steps of `agent setup` around Run's (key, system, request, approval, token).
+const (
+	StepConfig  = "config"
+	StepCallers = "callers"
+	StepService = "service"
+	StepDone    = "done"
+)
+
+// Actions are the steps of `agent setup` that write on this machine: the config file, the callers'
+// secret files and the OS service. Each is idempotent, so a setup stopped anywhere resumes on the next
+// run. Each reports itself as an Event (done, skipped or failed) and returns the error it failed with.
+type Actions struct {
+	// ConfigPath is where the config is written.
+	ConfigPath string
+	// Config is the complete, validated configuration.
+	Config *config.Config
+	// Service installs and (re)starts the OS service with these options; nil skips the service step.
+	Service *installer.Options
+	// Events receives progress; nil discards.
+	Events func(Event)
+}
+
+func (a *Actions) emit(ev Event) {
+	if a.Events != nil {
+		a.Events(ev)
+	}
+}
+
+// Failed reports step's failure as an event and returns err.
+func (a *Actions) Failed(step string, err error) error {
+	a.emit(Event{Step: step, Status: StatusFailed, Message: err.Error()})
+	return err
+}
+
+// SaveConfig writes the config atomically (the old file stays until then). With a service its
+// directories are made first and the file is made owner-only: the service gets it as a systemd
+// credential and nobody else needs to read it (D19).
+func (a *Actions) SaveConfig() error {
+	path := a.ConfigPath
+	if a.Service != nil {
+		if err := installer.EnsureDirs(*a.Service); err != nil {
+			return a.Failed(StepConfig, err)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return a.Failed(StepConfig, fmt.Errorf("create the config directory: %w", err))
+	}
+	if err := config.Save(path, a.Config); err != nil {
+		return a.Failed(StepConfig, err)
+	}
+	if a.Service != nil {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return a.Failed(StepConfig, err)
+		}
+	}
+	a.emit(Event{Step: StepConfig, Status: StatusDone, Message: "saved " + path})
+	return nil
+}
+
+// Callers gives every caller its secret file: the secrets made in this run (by caller id) are written;
+// a kept caller whose file is gone or no longer matches gets a new secret, and the config is saved
+// again with its digest.
+func (a *Actions) Callers(secrets map[string]*callersecret.Secret) error {
+	cfg := a.Config
+	changed := false
+	for i := range cfg.Clients {
+		cl := &cfg.Clients[i]
+		s := secrets[cl.ID]
+		if s == nil {
+			if cl.SecretFile == "" {
+				a.emit(Event{Step: StepCallers, Status: StatusSkipped, Message: fmt.Sprintf("caller %s: no secret file recorded (its secret was shown once); `agent clients rotate %s` makes a new one", cl.ID, cl.ID)})
+				continue
+			}
+			ok, err := callersecret.Matches(cl.SecretFile, cl.SecretSHA256)
+			if err != nil {
+				return a.Failed(StepCallers, err)
+			}
+			if ok {
+				a.emit(Event{Step: StepCallers, Status: StatusDone, Message: fmt.Sprintf("caller %s: secret file %s in place", cl.ID, cl.SecretFile)})
+				continue
+			}
+			if s, err = callersecret.New(); err != nil {
+				return a.Failed(StepCallers, err)
+			}
+			cl.SecretSHA256, changed = s.Digest(), true
+		}
+		if err := callersecret.Write(cl.SecretFile, cl.OSUser, s, true); err != nil {
+			return a.Failed(StepCallers, fmt.Errorf("caller %s: %w", cl.ID, err))
+		}
+		a.emit(Event{Step: StepCallers, Status: StatusDone,
+			Message: fmt.Sprintf("caller %s: secret written to %s, readable only by %s", cl.ID, cl.SecretFile, cl.OSUser)})
+	}
+	if changed {
+		if err := config.Save(a.ConfigPath, cfg); err != nil {
+			return a.Failed(StepCallers, err)
+		}
+	}
+	return nil
+}
+
+// InstallService installs and (re)starts the OS service, or says it was skipped without Service.
+func (a *Actions) InstallService() error {
+	if a.Service == nil {
+		a.emit(Event{Step: StepService, Status: StatusSkipped, Message: "not installed (install later with `agent service install`, or run `agent run`)"})
+		return nil
+	}
+	o := ServiceFor(*a.Service, a.Config)
+	inst, err := installer.New(o, nil)
+	if err == nil {
+		err = inst.Install()
+	}
+	if err != nil {
+		return a.Failed(StepService, fmt.Errorf("install the service: %w", err))
+	}
+	if err := inst.ManagerRunning(); err != nil {
+		a.emit(Event{Step: StepService, Status: StatusSkipped, Message: "installed, not started: " + err.Error()})
+		return nil
+	}
+	st, _ := inst.Status()
+	op, verb := inst.Start, "started"
+	if st.State == installer.StateRunning {
+		op, verb = inst.Restart, "restarted (to load the new config)"
+	}
+	if err := op(); err != nil {
+		return a.Failed(StepService, fmt.Errorf("start the service: %w", err))
+	}
+	a.emit(Event{Step: StepService, Status: StatusDone, Message: fmt.Sprintf("%s installed and %s, running as %s", o.Name, verb, installer.Account(inst.Options()))})
+	return nil
+}
+
+// ServiceFor completes installer options from the config: the systemd credential of a systemd-creds key
+// and the listen port.
+func ServiceFor(o installer.Options, cfg *config.Config) installer.Options {
+	if k := cfg.Maskinporten.Key; k.Backend == config.BackendSystemdCreds {
+		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.SystemdCredPath(k.Path, k.Name)}
+	}
+	o.ListenPort = listenPort(cfg.Listen)
+	return o
+}
+
+// listenPort is the port of a "host:port" listen address, or 0.
+func listenPort(listen string) int {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return 0
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return 0
+	}
+	return p
+}

@@ -1,0 +1,91 @@
+package setup
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/systemuser-agent/systemuser-agent/callersecret"
+	"github.com/systemuser-agent/systemuser-agent/config"
+)
+
+// AddCaller gives cl a new secret, writes its secret file (none when cl.SecretFile is ""), adds cl to
+// cfg and saves cfg at path (`agent clients add`). When the save fails the file is removed again.
+func AddCaller(path string, cfg *config.Config, cl config.Client) (*callersecret.Secret, error) {
+	s, err := callersecret.New()
+	if err != nil {
+		return nil, err
+	}
+	cl.SecretSHA256 = s.Digest()
+	if cl.SecretFile != "" {
+		if err := callersecret.Write(cl.SecretFile, cl.OSUser, s, false); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Clients = append(cfg.Clients, cl)
+	if err := config.Save(path, cfg); err != nil {
+		if cl.SecretFile != "" {
+			_, _ = callersecret.Remove(cl.SecretFile)
+		}
+		return nil, fmt.Errorf("caller %s not added (its secret file was removed again): %w", cl.ID, err)
+	}
+	return s, nil
+}
+
+// RotateCaller gives caller id a new secret (`agent clients rotate`). The new file is staged beside the
+// old one and renamed over it only once the config at path is saved, so a failed save keeps the old
+// secret working. It returns the caller as saved.
+func RotateCaller(path string, cfg *config.Config, id string) (config.Client, *callersecret.Secret, error) {
+	i := slices.IndexFunc(cfg.Clients, func(cl config.Client) bool { return cl.ID == id })
+	if i < 0 {
+		return config.Client{}, nil, fmt.Errorf("no caller %q in %s; `agent clients list` shows them", id, path)
+	}
+	cl := &cfg.Clients[i]
+	s, err := callersecret.New()
+	if err != nil {
+		return config.Client{}, nil, err
+	}
+	cl.SecretSHA256 = s.Digest()
+	var staged *callersecret.Staged
+	if cl.SecretFile != "" {
+		if staged, err = callersecret.Stage(cl.SecretFile, cl.OSUser, s); err != nil {
+			return config.Client{}, nil, err
+		}
+	}
+	if err := config.Save(path, cfg); err != nil {
+		if staged != nil {
+			staged.Discard()
+		}
+		return config.Client{}, nil, fmt.Errorf("caller %s keeps its old secret: %w", id, err)
+	}
+	if staged != nil {
+		if err := staged.Commit(); err != nil {
+			return config.Client{}, nil, fmt.Errorf("the config has caller %s's new secret, but its file could not be replaced (the new secret is in %s; move it to %s): %w", id, staged.Path(), cl.SecretFile, err)
+		}
+	}
+	return *cl, s, nil
+}
+
+// RemoveCaller removes caller id from the config at path and deletes its secret file (`agent clients
+// remove`). It returns the file it deleted, if any.
+func RemoveCaller(path string, cfg *config.Config, id string) (string, error) {
+	i := slices.IndexFunc(cfg.Clients, func(cl config.Client) bool { return cl.ID == id })
+	if i < 0 {
+		return "", fmt.Errorf("no caller %q in %s; `agent clients list` shows them", id, path)
+	}
+	cl := cfg.Clients[i]
+	cfg.Clients = slices.Delete(cfg.Clients, i, i+1)
+	if err := config.Save(path, cfg); err != nil {
+		return "", err
+	}
+	if cl.SecretFile == "" {
+		return "", nil
+	}
+	removed, err := callersecret.Remove(cl.SecretFile)
+	if err != nil {
+		return "", fmt.Errorf("caller %s removed from the config, but its secret file %s was not deleted: %w; delete it yourself", id, cl.SecretFile, err)
+	}
+	if removed {
+		return cl.SecretFile, nil
+	}
+	return "", nil
+}
