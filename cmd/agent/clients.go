@@ -93,7 +93,7 @@ func parseWithID(fs *flag.FlagSet, args []string, wantID bool) (string, error) {
 }
 
 func clientsAdd(e *env, c *common, cfg *config.Config, id string, f *clientsFlags) error {
-	if _, err := checkCallerID(cfg.Clients)(id); err != nil {
+	if _, err := setup.CheckCallerID(cfg.Clients)(id); err != nil {
 		return usageError{err.Error()}
 	}
 	noFile := f.secretFile == "-"
@@ -116,18 +116,18 @@ func clientsAdd(e *env, c *common, cfg *config.Config, id string, f *clientsFlag
 		return out
 	}
 	if f.osUser != "" {
-		check("os-user", f.osUser, "", checkOSUser)
+		check("os-user", f.osUser, "", setup.CheckOSUser)
 	}
 	def := ""
 	if len(cfg.SystemUsers) > 0 {
 		def = cfg.SystemUsers[0].Name
 	}
-	cl.SystemUsers = splitList(check("system-users", f.systemUsers, def, checkCallerSystemUsers(cfg.SystemUsers)))
-	allowed := scopesOf(cfg.SystemUsers, cl.SystemUsers)
-	cl.Scopes = splitList(check("scopes", f.scopes, strings.Join(allowed, ","), checkCallerScopes(allowed)))
-	cl.TokenKind = check("kind", f.kind, config.TokenKindMaskinporten, checkTokenKind)
+	cl.SystemUsers = setup.SplitList(check("system-users", f.systemUsers, def, setup.CheckCallerSystemUsers(cfg.SystemUsers)))
+	allowed := setup.ScopesOf(cfg.SystemUsers, cl.SystemUsers)
+	cl.Scopes = setup.SplitList(check("scopes", f.scopes, strings.Join(allowed, ","), setup.CheckCallerScopes(allowed)))
+	cl.TokenKind = check("kind", f.kind, config.TokenKindMaskinporten, setup.CheckTokenKind)
 	if !noFile {
-		cl.SecretFile = check("secret-file", f.secretFile, callersecret.DefaultPath(c.config, id), checkAbsPath)
+		cl.SecretFile = check("secret-file", f.secretFile, callersecret.DefaultPath(c.config, id), setup.CheckAbsPath)
 	}
 	if err != nil {
 		return err

@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // clientsConfig writes a valid config without callers and returns its path.
 func clientsConfig(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := &config.Config{Environment: config.EnvSandbox, Endpoints: sandboxEndpoints("http://127.0.0.1:9"), Organization: testOrg,
+	cfg := &config.Config{Environment: config.EnvSandbox, Endpoints: setup.SandboxEndpoints("http://127.0.0.1:9"), Organization: testOrg,
 		Maskinporten: config.Maskinporten{ClientID: "client-1", Key: config.KeyRef{Backend: "file", Name: "maskinporten", Path: filepath.Join(dir, "keys")}},
 		System: config.System{ID: testOrg + "_x", Name: config.Texts{NB: "x", NN: "x", EN: "x"}, Description: config.Texts{NB: "x", NN: "x", EN: "x"},
 			Rights: []config.Right{{Resource: "example-resource"}}},

@@ -207,16 +207,3 @@ func checkYesNo(s string) (string, error) {
 	}
 	return "", fmt.Errorf("answer yes or no")
 }
-
-// splitList splits a list answer at commas and white space, dropping empty items and duplicates.
-func splitList(s string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}

@@ -80,7 +80,7 @@ func (w *wizard) askOrganisation(ctx context.Context, p *wizardPlan) error {
 	c := p.cfg
 	org, err := w.a.ask(ctx, question{flag: "org", title: "Organisation number",
 		help: "The organisation's own 9-digit number (Enhetsregisteret): the system's vendor and the system user's owner.",
-		def:  c.Organization, check: checkOrg})
+		def:  c.Organization, check: setup.CheckOrg})
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (w *wizard) askOrganisation(ctx context.Context, p *wizardPlan) error {
 	id, err := w.a.ask(ctx, question{flag: "client-id", title: "Maskinporten client id",
 		help: "The client id of the organisation's Maskinporten client (Samarbeidsportalen). It needs the scopes " +
 			"altinn:authentication/systemregister.write, systemuser.request.read and systemuser.request.write.",
-		def: c.Maskinporten.ClientID, check: checkClientID})
+		def: c.Maskinporten.ClientID, check: setup.CheckClientID})
 	c.Maskinporten.ClientID = id
 	return err
 }
@@ -105,7 +105,7 @@ func (w *wizard) askEnvironment(ctx context.Context, p *wizardPlan) error {
 	}
 	env, err := w.a.ask(ctx, question{flag: "environment", title: "Environment",
 		help: "test (Maskinporten TEST, Altinn TT02), production, or sandbox (a local `agent sandbox` for trying things out).",
-		def:  def, check: checkEnvironment})
+		def:  def, check: setup.CheckEnvironment})
 	if err != nil {
 		return err
 	}
@@ -116,12 +116,12 @@ func (w *wizard) askEnvironment(ctx context.Context, p *wizardPlan) error {
 	if c.Environment == config.EnvSandbox && !w.a.flagSet("maskinporten-issuer") && !w.a.flagSet("altinn-url") {
 		u, err := w.a.ask(ctx, question{flag: "sandbox-url", title: "Sandbox URL",
 			help: "The base URL `agent sandbox` printed, e.g. http://127.0.0.1:8900.",
-			def:  sandboxBase(c.Endpoints), check: checkSandboxURL})
+			def:  setup.SandboxBase(c.Endpoints), check: setup.CheckSandboxURL})
 		if err != nil {
 			return err
 		}
 		if u != "" {
-			c.Endpoints = sandboxEndpoints(u)
+			c.Endpoints = setup.SandboxEndpoints(u)
 		}
 	} else if w.a.flagSet("sandbox-url") && c.Environment != config.EnvSandbox {
 		return usageError{"--sandbox-url needs --environment sandbox"}
@@ -133,7 +133,7 @@ func (w *wizard) askEnvironment(ctx context.Context, p *wizardPlan) error {
 		if !w.a.flagSet(o.flag) {
 			continue
 		}
-		v, err := w.a.ask(ctx, question{flag: o.flag, title: o.flag, check: checkURL})
+		v, err := w.a.ask(ctx, question{flag: o.flag, title: o.flag, check: setup.CheckURL})
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 	}
 	id, err := w.a.ask(ctx, question{flag: "system-id", title: "System id",
 		help: "Your system's id in Altinn's System Register: \"<organisation number>_<name>\". Type just the name to get the prefix.",
-		def:  def, check: checkSystemID(c.Organization)})
+		def:  def, check: setup.CheckSystemID(c.Organization)})
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 		if i > 0 {
 			d = orDefault(*t.dst, s.Name.NB)
 		}
-		v, err := w.a.ask(ctx, question{flag: t.flag, title: t.title, help: t.help, def: d, check: checkText})
+		v, err := w.a.ask(ctx, question{flag: t.flag, title: t.title, help: t.help, def: d, check: setup.CheckText})
 		if err != nil {
 			return err
 		}
@@ -182,33 +182,33 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 	}
 	desc, err := w.a.ask(ctx, question{flag: "system-description", title: "System description",
 		help: "One sentence on what the system does, shown in Altinn (used for nb, nn and en).",
-		def:  orDefault(s.Description.NB, "Own software of "+c.Organization+", run with systemuser-agent"), check: checkText})
+		def:  orDefault(s.Description.NB, "Own software of "+c.Organization+", run with systemuser-agent"), check: setup.CheckText})
 	if err != nil {
 		return err
 	}
 	s.Description = config.Texts{NB: desc, NN: orDefault(descIf(s.Description.NN, s.Description.NB, desc), desc), EN: orDefault(descIf(s.Description.EN, s.Description.NB, desc), desc)}
 	rights, err := w.a.ask(ctx, question{flag: "rights", title: "Rights (resources)",
 		help: "Resource ids from Altinn's resource registry the system may be given, comma-separated; RESOURCE:ACTION limits the action. Empty for none.",
-		def:  formatRights(s.Rights), optional: true, check: checkRights})
+		def:  setup.FormatRights(s.Rights), optional: true, check: setup.CheckRights})
 	if err != nil {
 		return err
 	}
-	s.Rights = parseRights(rights)
+	s.Rights = setup.ParseRights(rights)
 	pkgs, err := w.a.ask(ctx, question{flag: "access-packages", title: "Access packages",
 		help: "Access packages the system may be given, comma-separated (e.g. skattegrunnlag). Give at least one right or package.",
-		def:  strings.Join(s.AccessPackages, ","), optional: len(s.Rights) > 0, check: checkPackages,
+		def:  strings.Join(s.AccessPackages, ","), optional: len(s.Rights) > 0, check: setup.CheckPackages,
 		empty: "give at least one access package here, or a right in the previous question: a system user request must ask for something"})
 	if err != nil {
 		return err
 	}
-	s.AccessPackages = splitList(pkgs)
+	s.AccessPackages = setup.SplitList(pkgs)
 	return nil
 }
 
 func (w *wizard) askListen(ctx context.Context, p *wizardPlan) error {
 	addr, err := w.a.ask(ctx, question{flag: "listen", title: "Local endpoint address",
 		help: "Where local software gets tokens: a loopback address and port (127.0.0.1:PORT). Just a port means 127.0.0.1:PORT.",
-		def:  orDefault(p.cfg.Listen, config.DefaultListen), check: checkListen})
+		def:  orDefault(p.cfg.Listen, config.DefaultListen), check: setup.CheckListen})
 	p.cfg.Listen = addr
 	return err
 }

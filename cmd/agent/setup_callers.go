@@ -2,84 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
-
-func checkCallerID(prev []config.Client) func(string) (string, error) {
-	return func(s string) (string, error) {
-		if !plainNameRE.MatchString(s) {
-			return "", errors.New("use letters, digits, '.', '_' and '-', e.g. sap")
-		}
-		if slices.ContainsFunc(prev, func(c config.Client) bool { return c.ID == s }) {
-			return "", fmt.Errorf("a caller %q is already set up; pick another id", s)
-		}
-		return s, nil
-	}
-}
-
-func checkOSUser(s string) (string, error) {
-	if err := callersecret.CheckOwner(s); err != nil {
-		return "", err
-	}
-	return s, nil
-}
-
-// checkCallerSystemUsers accepts names of configured system users.
-func checkCallerSystemUsers(sus []config.SystemUser) func(string) (string, error) {
-	return func(s string) (string, error) {
-		var names []string
-		for _, su := range sus {
-			names = append(names, su.Name)
-		}
-		for _, n := range splitList(s) {
-			if !slices.Contains(names, n) {
-				return "", fmt.Errorf("%q is not a configured system user; use some of: %s", n, strings.Join(names, ", "))
-			}
-		}
-		return strings.Join(splitList(s), ","), nil
-	}
-}
-
-// scopesOf is every scope of the named system users, in order.
-func scopesOf(sus []config.SystemUser, names []string) []string {
-	var out []string
-	for _, su := range sus {
-		if slices.Contains(names, su.Name) {
-			for _, s := range su.Scopes {
-				if !slices.Contains(out, s) {
-					out = append(out, s)
-				}
-			}
-		}
-	}
-	return out
-}
-
-func checkCallerScopes(allowed []string) func(string) (string, error) {
-	return func(s string) (string, error) {
-		for _, sc := range splitList(s) {
-			if !slices.Contains(allowed, sc) {
-				return "", fmt.Errorf("%q is not a scope of the caller's system users (%s)", sc, strings.Join(allowed, ", "))
-			}
-		}
-		return strings.Join(splitList(s), ","), nil
-	}
-}
-
-func checkTokenKind(s string) (string, error) {
-	s = strings.ToLower(s)
-	if s != config.TokenKindMaskinporten && s != config.TokenKindAltinn {
-		return "", errors.New("use maskinporten (the Maskinporten token) or altinn (exchanged for an Altinn token)")
-	}
-	return s, nil
-}
 
 // callerQuestions are a caller's questions after its id, in order, with their spec keys.
 func (w *wizard) callerQuestions(sus []config.SystemUser, id string) []struct {
@@ -95,15 +25,15 @@ func (w *wizard) callerQuestions(sus []config.SystemUser, id string) []struct {
 		q   question
 	}{
 		{"os-user", question{flag: "caller", title: fmt.Sprintf("Caller %q: OS account", id),
-			help: "The account the caller's software runs as: only it can read the caller's secret file.", def: currentUser(), check: checkOSUser}},
+			help: "The account the caller's software runs as: only it can read the caller's secret file.", def: currentUser(), check: setup.CheckOSUser}},
 		{"system-users", question{flag: "caller", title: fmt.Sprintf("Caller %q: system users", id),
-			help: "The system users it may get tokens for, comma-separated; the first is its default.", def: strings.Join(all, ","), check: checkCallerSystemUsers(sus)}},
+			help: "The system users it may get tokens for, comma-separated; the first is its default.", def: strings.Join(all, ","), check: setup.CheckCallerSystemUsers(sus)}},
 		{"scopes", question{flag: "caller", title: fmt.Sprintf("Caller %q: scopes", id),
 			help: "The scopes it may ask for, comma-separated (nothing else is allowed)."}},
 		{"kind", question{flag: "caller", title: fmt.Sprintf("Caller %q: token kind", id),
-			help: "maskinporten: the Maskinporten token; altinn: exchanged for an Altinn token.", def: config.TokenKindMaskinporten, check: checkTokenKind}},
+			help: "maskinporten: the Maskinporten token; altinn: exchanged for an Altinn token.", def: config.TokenKindMaskinporten, check: setup.CheckTokenKind}},
 		{"secret-file", question{flag: "caller", title: fmt.Sprintf("Caller %q: secret file", id),
-			help: "Where its secret is written, readable only by its OS account.", def: callersecret.DefaultPath(w.c.config, id), check: checkAbsPath}},
+			help: "Where its secret is written, readable only by its OS account.", def: callersecret.DefaultPath(w.c.config, id), check: setup.CheckAbsPath}},
 	}
 }
 
@@ -113,8 +43,8 @@ func (w *wizard) oneCaller(sus []config.SystemUser, id string, get func(string, 
 	for _, item := range w.callerQuestions(sus, id) {
 		q := item.q
 		if item.key == "scopes" {
-			allowed := scopesOf(sus, cl.SystemUsers)
-			q.def, q.check = strings.Join(allowed, ","), checkCallerScopes(allowed)
+			allowed := setup.ScopesOf(sus, cl.SystemUsers)
+			q.def, q.check = strings.Join(allowed, ","), setup.CheckCallerScopes(allowed)
 		}
 		v, err := get(item.key, q)
 		if err != nil {
@@ -124,9 +54,9 @@ func (w *wizard) oneCaller(sus []config.SystemUser, id string, get func(string, 
 		case "os-user":
 			cl.OSUser = v
 		case "system-users":
-			cl.SystemUsers = splitList(v)
+			cl.SystemUsers = setup.SplitList(v)
 		case "scopes":
-			cl.Scopes = splitList(v)
+			cl.Scopes = setup.SplitList(v)
 		case "kind":
 			cl.TokenKind = v
 		case "secret-file":
@@ -141,10 +71,10 @@ func (w *wizard) askCallers(ctx context.Context, p *wizardPlan) error {
 	if len(w.f.callers) > 0 {
 		var list []config.Client
 		for _, spec := range w.f.callers {
-			m, err := parseSpec(spec, "id", "os-user", "system-users", "scopes", "kind", "secret-file")
+			m, err := setup.ParseSpec(spec, "id", "os-user", "system-users", "scopes", "kind", "secret-file")
 			if err == nil {
 				var id string
-				if id, err = checkCallerID(list)(m["id"]); err == nil {
+				if id, err = setup.CheckCallerID(list)(m["id"]); err == nil {
 					var cl config.Client
 					cl, err = w.oneCaller(c.SystemUsers, id, func(key string, q question) (string, error) {
 						v, ok := m[key]
@@ -192,7 +122,7 @@ func (w *wizard) askCallers(ctx context.Context, p *wizardPlan) error {
 		}
 		title = "Add another local caller?"
 		id, err := w.a.ask(ctx, question{flag: "caller", title: "Caller id", help: "The OAuth2 client_id the caller sends, e.g. sap.",
-			def: map[bool]string{true: "sap"}[len(list) == 0], check: checkCallerID(list)})
+			def: map[bool]string{true: "sap"}[len(list) == 0], check: setup.CheckCallerID(list)})
 		if err != nil {
 			return err
 		}
@@ -237,9 +167,9 @@ func samePath(a, b string) bool {
 func (w *wizard) fittingCallers(c *config.Config) []config.Client {
 	var keep []config.Client
 	for _, cl := range c.Clients {
-		_, err := checkCallerSystemUsers(c.SystemUsers)(strings.Join(cl.SystemUsers, ","))
+		_, err := setup.CheckCallerSystemUsers(c.SystemUsers)(strings.Join(cl.SystemUsers, ","))
 		if err == nil {
-			_, err = checkCallerScopes(scopesOf(c.SystemUsers, cl.SystemUsers))(strings.Join(cl.Scopes, ","))
+			_, err = setup.CheckCallerScopes(setup.ScopesOf(c.SystemUsers, cl.SystemUsers))(strings.Join(cl.Scopes, ","))
 		}
 		if err != nil {
 			fmt.Fprintf(w.e.stderr, "\nCaller %s no longer fits the system users (%v): it is left out; add it again below if it is still needed.\n", cl.ID, err)

@@ -1,0 +1,70 @@
+package setup
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+)
+
+func TestCheckers(t *testing.T) {
+	tests := []struct {
+		name, in, want, err string
+		check               func(string) (string, error)
+	}{
+		{"system id bare name gets the prefix", "sap-local", "314250052_sap-local", "", CheckSystemID("314250052")},
+		{"system id with prefix", "314250052_sap", "314250052_sap", "", CheckSystemID("314250052")},
+		{"system id of another org", "999999999_sap", "", "must start with 314250052_", CheckSystemID("314250052")},
+		{"system id bad chars", "sap local", "", "only letters", CheckSystemID("314250052")},
+		{"listen port only", "7071", "127.0.0.1:7071", "", CheckListen},
+		{"listen wildcard", "0.0.0.0:7070", "", "every network interface", CheckListen},
+		{"packages short names", "skattegrunnlag, urn:altinn:accesspackage:x", "urn:altinn:accesspackage:skattegrunnlag,urn:altinn:accesspackage:x", "", CheckPackages},
+		{"packages bad", "Skatt", "", "not an access package", CheckPackages},
+		{"rights with action", "res-a:read,res-b", "res-a:read,res-b", "", CheckRights},
+		{"scopes need a prefix", "demo", "", "prefix:name", CheckScopes},
+		{"environment case", "Sandbox", "sandbox", "", CheckEnvironment},
+		{"sandbox url", "http://127.0.0.1:9/", "http://127.0.0.1:9", "", CheckSandboxURL},
+		{"sandbox url over plain http elsewhere", "http://example.com", "", "https", CheckSandboxURL},
+		{"key backend file outside the sandbox", "file", "", "sandbox", CheckBackend("test")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.check(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseSystemUserSpec(t *testing.T) {
+	prev := []config.SystemUser{{Name: "default", Scopes: []string{"a:b"}}}
+	tests := []struct {
+		spec, err string
+	}{
+		{"name=payroll ref=payroll scopes=a:b,c:d", ""},
+		{"name=payroll scopes=a:b", "already uses this externalRef"},
+		{"name=default ref=x scopes=a:b", "already configured"},
+		{"name=payroll ref=p scope=a:b", "unknown key \"scope\""},
+		{"name=payroll ref=p", "at least one Maskinporten scope"},
+		{"payroll", "not key=value"},
+	}
+	for _, tt := range tests {
+		su, err := ParseSystemUserSpec(tt.spec, "314250052", prev)
+		if tt.err == "" {
+			if err != nil || su.Name != "payroll" || len(su.Scopes) != 2 {
+				t.Errorf("%q: %+v, %v", tt.spec, su, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%q: error %v, want %q", tt.spec, err, tt.err)
+		}
+	}
+}
