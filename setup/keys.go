@@ -152,16 +152,11 @@ func EnsureKey(ctx context.Context, ks keystore.Store, name, kid, source string,
 	if err != nil {
 		return KeyResult{}, err
 	}
-	if kid == "" {
-		if kid, err = keystore.Thumbprint(signer.Public()); err != nil {
-			return KeyResult{}, err
-		}
-	}
-	jwk, err := keystore.PublicJWK(signer.Public(), kid)
+	info, err := DescribeKey(ks.Backend(), name, signer, kid)
 	if err != nil {
 		return KeyResult{}, err
 	}
-	return KeyResult{Signer: signer, KID: kid, PublicJWK: jwk, New: made}, nil
+	return KeyResult{Signer: signer, KID: info.KID, PublicJWK: info.JWK, New: made}, nil
 }
 
 func ensureKey(ctx context.Context, ks keystore.Store, name, source string, in KeyInput) (crypto.Signer, bool, error) {

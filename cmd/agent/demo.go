@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,13 +17,6 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 	"github.com/systemuser-agent/systemuser-agent/setup"
-)
-
-// Demo identities: a valid test organisation number (mod-11) and the scopes the demo caller gets.
-const (
-	demoOrg      = "314250052"
-	demoScope    = "altinn:demo/read"
-	demoCallerID = "demo-app"
 )
 
 // demoFlags are the demo's flags.
@@ -86,7 +76,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	defer sb.Close()
-	sb.AddOrganization(demoOrg, "DEMO ORGANISASJON AS")
+	sb.AddOrganization(setup.DemoOrg, "DEMO ORGANISASJON AS")
 	d.step("Sandbox Maskinporten and Altinn running at %s (offline stand-ins, faithful to the contracts)", sb.URL())
 
 	ks := keystore.NewMemory()
@@ -105,21 +95,20 @@ func (d *demo) run(ctx context.Context) error {
 	d.step("Generated an RSA-2048 key in the key store (memory backend for the demo); only its public JWK leaves it:")
 	d.info("%s", jwk)
 
-	clientID := newDemoID()
-	err = sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg,
-		Scopes: []string{demoScope, "altinn:authentication/systemregister.write",
-			"altinn:authentication/systemuser.request.write", "altinn:authentication/systemuser.request.read"},
-		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public()}}})
+	clientID := setup.NewDemoID()
+	err = sb.RegisterClient(sandbox.Client{ID: clientID, Org: setup.DemoOrg,
+		Scopes: append([]string{setup.DemoScope}, sandbox.OnboardingScopes...),
+		Keys:   []sandbox.ClientKey{{KID: kid, Public: signer.Public()}}})
 	if err != nil {
 		return err
 	}
-	d.step("Registered the public JWK on Maskinporten client %s of organisation %s (in real life: Samarbeidsportalen)", clientID, demoOrg)
+	d.step("Registered the public JWK on Maskinporten client %s of organisation %s (in real life: Samarbeidsportalen)", clientID, setup.DemoOrg)
 
 	secret, err := callersecret.New()
 	if err != nil {
 		return err
 	}
-	cfg := demoConfig(sb, clientID, kid, secret.Digest(), d.f.listen)
+	cfg := setup.DemoConfig(config.Endpoints{MaskinportenIssuer: sb.MaskinportenIssuer(), MaskinportenToken: sb.MaskinportenTokenURL(), Altinn: sb.AltinnURL()}, clientID, kid, secret.Digest(), d.f.listen)
 	dir, remove, err := setup.ScratchDir()
 	if err != nil {
 		return err
@@ -127,11 +116,11 @@ func (d *demo) run(ctx context.Context) error {
 	defer remove()
 
 	hc := &http.Client{Timeout: 15 * time.Second}
-	client, err := newTokenClient(cfg, signer, kid, hc, quiet)
+	client, err := setup.TokenClient(cfg, signer, kid, hc, quiet)
 	if err != nil {
 		return err
 	}
-	cache := newTokenCache(cfg, client, quiet)
+	cache := setup.TokenCache(cfg, client, quiet)
 	st, err := setup.New(cfg, dir, ks, cache, hc, func(ev setup.Event) { d.onEvent(sb, ev) })
 	if err != nil {
 		return err
@@ -155,10 +144,10 @@ func (d *demo) run(ctx context.Context) error {
 
 	netrc := filepath.Join(dir, "netrc")
 	host := strings.Split(ln.Addr().String(), ":")[0]
-	if err := callersecret.WriteNetrc(netrc, host, demoCallerID, secret); err != nil {
+	if err := callersecret.WriteNetrc(netrc, host, setup.DemoCallerID, secret); err != nil {
 		return err
 	}
-	tok, err := fetchLocalToken(ctx, hc, tokenURL, demoCallerID, string(secret.Reveal()))
+	tok, err := setup.LocalToken(ctx, hc, tokenURL, setup.DemoCallerID, string(secret.Reveal()))
 	if err != nil {
 		return fmt.Errorf("get a token from the local agent: %w", err)
 	}
@@ -201,7 +190,7 @@ func (d *demo) onEvent(sb *sandbox.Sandbox, ev setup.Event) {
 			d.shown = map[string]bool{}
 		}
 		d.shown[ev.RequestID] = true
-		d.step("System user request %s sent to %s; an admin must approve it at:", ev.RequestID, demoOrg)
+		d.step("System user request %s sent to %s; an admin must approve it at:", ev.RequestID, setup.DemoOrg)
 		d.info("%s", ev.ConfirmURL)
 		if d.f.approve == "auto" {
 			if err := sb.Approve(ev.RequestID); err != nil {
@@ -215,65 +204,4 @@ func (d *demo) onEvent(sb *sandbox.Sandbox, ev setup.Event) {
 	case ev.Status == setup.StatusDone || ev.Status == setup.StatusSkipped:
 		d.step("%s: %s", ev.Step, ev.Message)
 	}
-}
-
-// demoConfig is the configuration the demo runs with: sandbox endpoints, memory key, one system user, one caller.
-func demoConfig(sb *sandbox.Sandbox, clientID, kid, digest, listen string) *config.Config {
-	right := config.Right{Resource: "example-resource"}
-	return &config.Config{
-		Environment:  config.EnvSandbox,
-		Endpoints:    config.Endpoints{MaskinportenIssuer: sb.MaskinportenIssuer(), MaskinportenToken: sb.MaskinportenTokenURL(), Altinn: sb.AltinnURL()},
-		Organization: demoOrg,
-		Maskinporten: config.Maskinporten{ClientID: clientID, KID: kid, Key: config.KeyRef{Backend: "memory", Name: "maskinporten"}},
-		System: config.System{
-			ID:          demoOrg + "_demo",
-			Name:        config.Texts{NB: "Demo lokal", NN: "Demo lokal", EN: "Demo local"},
-			Description: config.Texts{NB: "Eget system, demo", NN: "Eige system, demo", EN: "In-house system, demo"},
-			Rights:      []config.Right{right},
-		},
-		SystemUsers: []config.SystemUser{{Name: "default", Scopes: []string{demoScope}}},
-		Listen:      listen,
-		Tokens:      config.TokenSettings{MinValidity: 10 * time.Second, RefreshAhead: 60 * time.Second},
-		Clients:     []config.Client{{ID: demoCallerID, SecretSHA256: digest, SystemUsers: []string{"default"}, Scopes: []string{demoScope}}},
-	}
-}
-
-// newDemoID returns a random client id in UUID form.
-func newDemoID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// fetchLocalToken gets a token from the local agent as an OAuth2 client would.
-func fetchLocalToken(ctx context.Context, hc *http.Client, tokenURL, id, secret string) (string, error) {
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
-		return "", fmt.Errorf("HTTP %d with an unreadable body: %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, body.Error, body.Description)
-	}
-	if body.AccessToken == "" {
-		return "", errors.New("the reply has no access_token")
-	}
-	return body.AccessToken, nil
 }

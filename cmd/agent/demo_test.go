@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // TestDemoOnceJSON is the must-show: demo --once --json exits 0 and prints the claims of a real
@@ -36,8 +38,8 @@ func TestDemoOnceJSON(t *testing.T) {
 		t.Errorf("authorization_details[0].type = %v", entry["type"])
 	}
 	org, _ := entry["systemuser_org"].(map[string]any)
-	if org["ID"] != "0192:"+demoOrg {
-		t.Errorf("systemuser_org = %v, want ID 0192:%s", org, demoOrg)
+	if org["ID"] != "0192:"+setup.DemoOrg {
+		t.Errorf("systemuser_org = %v, want ID 0192:%s", org, setup.DemoOrg)
 	}
 	if ids, _ := entry["systemuser_id"].([]any); len(ids) != 1 || ids[0] == "" {
 		t.Errorf("systemuser_id = %v, want one non-empty id", entry["systemuser_id"])

@@ -8,6 +8,7 @@ import (
 
 	"github.com/systemuser-agent/systemuser-agent/doctor"
 	"github.com/systemuser-agent/systemuser-agent/installer"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // cmdDoctor is `agent doctor`: every check of package doctor, each finding with its severity and what
@@ -21,7 +22,7 @@ func cmdDoctor(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	o := doctor.Options{ConfigPath: c.config, StateDir: stateDirOf(&c), OpenKeyStore: openKeyStore, Tokens: tokenSource}
+	o := doctor.Options{ConfigPath: c.config, StateDir: stateDirOf(&c), OpenKeyStore: openKeyStore, Tokens: setup.TokenSource}
 	if so, err := serviceOptions(&c, ""); err == nil {
 		if inst, err := installer.New(so, nil); err == nil {
 			o.Service = inst.Status

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -156,37 +154,10 @@ func (kf *keysFlags) open(e *env) (*keyTarget, error) {
 	return &keyTarget{store: s, name: name, activeName: name}, nil
 }
 
-// keyInfo is what the commands print about a key: never private material.
-type keyInfo struct {
-	Name    string          `json:"name"`
-	Backend string          `json:"backend"`
-	KID     string          `json:"kid"`
-	Bits    int             `json:"bits"`
-	JWK     json.RawMessage `json:"jwk"`
-}
-
 // info describes key name; the configured kid applies to the active key only, others get their RFC 7638
 // thumbprint.
-func (t *keyTarget) info(name string, k crypto.Signer) (keyInfo, error) {
-	kid := ""
-	if name == t.activeName {
-		kid = t.kid
-	}
-	if kid == "" {
-		var err error
-		if kid, err = keystore.Thumbprint(k.Public()); err != nil {
-			return keyInfo{}, err
-		}
-	}
-	jwk, err := keystore.PublicJWK(k.Public(), kid)
-	if err != nil {
-		return keyInfo{}, err
-	}
-	bits := 0
-	if pub, ok := k.Public().(*rsa.PublicKey); ok {
-		bits = pub.N.BitLen()
-	}
-	return keyInfo{Name: name, Backend: t.store.Backend(), KID: kid, Bits: bits, JWK: jwk}, nil
+func (t *keyTarget) info(name string, k crypto.Signer) (setup.KeyInfo, error) {
+	return setup.DescribeKey(t.store.Backend(), name, k, map[bool]string{true: t.kid}[name == t.activeName])
 }
 
 // printKey reports a new key: its public JWK and kid, and advice.
@@ -197,7 +168,7 @@ func (t *keyTarget) printKey(e *env, asJSON bool, k crypto.Signer, verb, advice 
 	}
 	if asJSON {
 		return printJSON(e.stdout, struct {
-			keyInfo
+			setup.KeyInfo
 			Advice string `json:"advice,omitempty"`
 		}{info, advice})
 	}
@@ -268,26 +239,9 @@ func (t *keyTarget) public(ctx context.Context, e *env, asJSON, asPEM bool) erro
 }
 
 func (t *keyTarget) list(ctx context.Context, e *env, asJSON bool) error {
-	names, err := t.store.List(ctx)
+	entries, err := setup.ListKeys(ctx, t.store, t.activeName, t.kid)
 	if err != nil {
 		return err
-	}
-	type entry struct {
-		keyInfo
-		Error string `json:"error,omitempty"`
-	}
-	entries := []entry{}
-	for _, n := range names {
-		k, err := t.store.Signer(ctx, n)
-		if err != nil {
-			entries = append(entries, entry{keyInfo: keyInfo{Name: n, Backend: t.store.Backend()}, Error: err.Error()})
-			continue
-		}
-		info, err := t.info(n, k)
-		if err != nil {
-			return err
-		}
-		entries = append(entries, entry{keyInfo: info})
 	}
 	if asJSON {
 		return printJSON(e.stdout, map[string]any{"backend": t.store.Backend(), "keys": entries})
@@ -306,15 +260,6 @@ func (t *keyTarget) list(ctx context.Context, e *env, asJSON bool) error {
 	return nil
 }
 
-// jwkSet renders {"keys": [...]} as Maskinporten's jwks endpoint takes it.
-func jwkSet(infos ...keyInfo) map[string][]json.RawMessage {
-	set := map[string][]json.RawMessage{"keys": {}}
-	for _, i := range infos {
-		set["keys"] = append(set["keys"], i.JWK)
-	}
-	return set
-}
-
 func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) error {
 	active, next, err := keystore.Rotate(ctx, t.store, t.name, bits)
 	if err != nil {
@@ -328,7 +273,7 @@ func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) e
 	if err != nil {
 		return err
 	}
-	set := jwkSet(old, nw)
+	set := setup.JWKSet(old, nw)
 	if asJSON {
 		return printJSON(e.stdout, map[string]any{"active": old, "next": nw, "jwks": set})
 	}
@@ -353,7 +298,7 @@ func (t *keyTarget) activate(ctx context.Context, e *env, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	var old *keyInfo
+	var old *setup.KeyInfo
 	if previous != nil {
 		o, err := t.info(keystore.PreviousName(t.name), previous)
 		if err != nil {
@@ -361,7 +306,7 @@ func (t *keyTarget) activate(ctx context.Context, e *env, asJSON bool) error {
 		}
 		old = &o
 	}
-	final := jwkSet(nw)
+	final := setup.JWKSet(nw)
 	if asJSON {
 		return printJSON(e.stdout, map[string]any{"active": nw, "previous": old, "final_jwks": final})
 	}

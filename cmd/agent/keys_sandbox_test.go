@@ -12,6 +12,7 @@ import (
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // TestKeysGenerateSignsGrantsTheSandboxAccepts: a key made by "agent keys generate" signs grants the
@@ -46,8 +47,8 @@ func TestKeysGenerateSignsGrantsTheSandboxAccepts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	clientID := newDemoID()
-	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg, Scopes: []string{demoScope},
+	clientID := setup.NewDemoID()
+	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: setup.DemoOrg, Scopes: []string{setup.DemoScope},
 		Keys: []sandbox.ClientKey{{KID: jwk.KeyID, Public: jwk.Key}}}); err != nil {
 		t.Fatal(err)
 	}

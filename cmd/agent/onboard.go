@@ -21,7 +21,7 @@ func openSetup(ctx context.Context, c *common, w io.Writer) (*setup.Setup, error
 	if err != nil {
 		return nil, err
 	}
-	src, err := tokenSource(ctx, cfg, ks)
+	src, err := setup.TokenSource(ctx, cfg, ks)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
-	"github.com/systemuser-agent/systemuser-agent/tokens"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // keyPollInterval is how often the service looks for a key that is not there yet (Windows hand-over).
@@ -38,7 +39,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if hardenErr != nil {
 		log.Warn("could not harden the process (core dumps, ptrace)", "err", hardenErr)
 	}
-	ks, err := openKeyStoreAs(cfg, inService)
+	ks, err := setup.OpenKeyStore(cfg, inService, os.Getenv("CREDENTIALS_DIRECTORY"))
 	if err != nil {
 		return err
 	}
@@ -67,11 +68,11 @@ func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks ke
 	if err != nil {
 		return err
 	}
-	client, err := newTokenClient(cfg, signer, kid, tokens.NewHTTPClient(tokens.HTTPOptions{}), log)
+	client, err := setup.TokenClient(cfg, signer, kid, nil, log)
 	if err != nil {
 		return err
 	}
-	cache := newTokenCache(cfg, client, log)
+	cache := setup.TokenCache(cfg, client, log)
 	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: log, Registry: prometheus.NewRegistry(),
 		Ready: func(context.Context) error { return systemUsersAccepted(cfg, stateDir) }})
 	if err != nil {
@@ -91,7 +92,7 @@ func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks ke
 func waitForKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger) (crypto.Signer, string, error) {
 	warned := false
 	for {
-		signer, kid, err := signerOf(ctx, cfg, ks)
+		signer, kid, err := setup.Signer(ctx, cfg, ks)
 		if err == nil || !inService || !errors.Is(err, keystore.ErrNotFound) {
 			return signer, kid, err
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // TestRunProcessStopsCleanlyOnSIGTERM: the real agent process serves a token from the sandbox, and on
@@ -53,7 +54,7 @@ func TestRunProcessStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		tok, err := fetchLocalToken(t.Context(), http.DefaultClient, "http://"+listen+"/oauth2/token", "sap", secret)
+		tok, err := setup.LocalToken(t.Context(), http.DefaultClient, "http://"+listen+"/oauth2/token", "sap", secret)
 		got <- result{tok, err}
 	}()
 	for sb.Stats().TokenRequests == 0 { // the request has reached the upstream: it is in flight

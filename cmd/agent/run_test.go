@@ -18,6 +18,7 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/internal/realdeps"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // TestRunOnSandboxConfig is the foundation's must-show: "agent run" on a sandbox config answers curl with a
@@ -124,11 +125,11 @@ func waitHealthy(t *testing.T, url string, done <-chan int, stderr *bytes.Buffer
 // given secret digest. It returns the config's path.
 func sandboxConfig(t *testing.T, sb *sandbox.Sandbox, dir, clientID, keyDir, listen, digest string) string {
 	t.Helper()
-	sysID := demoOrg + "_run"
+	sysID := setup.DemoOrg + "_run"
 	if err := sb.SeedSystem(sandbox.SystemSeed{ID: sysID, ClientIDs: []string{clientID}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sb.SeedSystemUser(sysID, demoOrg, ""); err != nil {
+	if _, err := sb.SeedSystemUser(sysID, setup.DemoOrg, ""); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
@@ -155,12 +156,12 @@ clients:
     secret_sha256: %s
     system_users: [default]
     scopes: [%s]
-`, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), demoOrg, clientID, keyDir, sysID, demoScope, listen, digest, demoScope))
+`, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), setup.DemoOrg, clientID, keyDir, sysID, setup.DemoScope, listen, digest, setup.DemoScope))
 	return cfgPath
 }
 
 // startSandboxAgentConfig starts a sandbox, makes a file-backend key, registers its public key on a new
-// Maskinporten client (with demoScope and extraScopes), seeds the system and an accepted system user, and
+// Maskinporten client (with setup.DemoScope and extraScopes), seeds the system and an accepted system user, and
 // writes a config for "agent run" in a temporary directory. It returns the sandbox, the config's path, the
 // caller "sap"'s secret and the listen address.
 func startSandboxAgentConfig(t *testing.T, extraScopes ...string) (sb *sandbox.Sandbox, cfgPath, secret, listen string) {
@@ -181,8 +182,8 @@ func startSandboxAgentConfig(t *testing.T, extraScopes ...string) (sb *sandbox.S
 		t.Fatal(err)
 	}
 	kid, _ := keystore.Thumbprint(signer.Public())
-	clientID := newDemoID()
-	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: demoOrg, Scopes: append([]string{demoScope}, extraScopes...),
+	clientID := setup.NewDemoID()
+	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: setup.DemoOrg, Scopes: append([]string{setup.DemoScope}, extraScopes...),
 		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func (w *wizard) steps(ctx context.Context, p *wizardPlan, out *wizardProgress) 
 	if err := w.keyStep(ctx, ks.Backend(), p, k, out); err != nil {
 		return err
 	}
-	src, err := tokenSource(ctx, cfg, ks)
+	src, err := setup.TokenSource(ctx, cfg, ks)
 	if err != nil {
 		return a.Failed(setup.StepKey, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/registry"
@@ -151,7 +152,7 @@ func serveAndGetToken(t *testing.T, bin, cfgPath, stateDir, listen, id, secretFi
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		tok, err := fetchLocalToken(context.Background(), http.DefaultClient, "http://"+listen+"/oauth2/token", id, string(secret))
+		tok, err := setup.LocalToken(context.Background(), http.DefaultClient, "http://"+listen+"/oauth2/token", id, string(secret))
 		if err == nil {
 			return tok
 		}

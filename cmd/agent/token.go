@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/setup"
 	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
@@ -43,7 +44,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src, err := tokenSource(ctx, cfg, ks)
+	src, err := setup.TokenSource(ctx, cfg, ks)
 	if err != nil {
 		return err
 	}

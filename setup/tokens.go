@@ -1,0 +1,79 @@
+package setup
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/installer"
+	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/tokens"
+)
+
+// OpenKeyStore opens the key store backend cfg names. inService is true inside the running service,
+// where systemd hands decrypted credentials over in credentialsDir ($CREDENTIALS_DIRECTORY: a path, not
+// a secret) and the Windows keyring is the service account's own vault; outside it, Windows keys go
+// to the service account that package installer names.
+func OpenKeyStore(cfg *config.Config, inService bool, credentialsDir string) (keystore.Store, error) {
+	k := cfg.Maskinporten.Key
+	return keystore.Open(keystore.Options{Backend: k.Backend, Dir: k.Path, AllowFile: k.Backend == keystore.BackendFile,
+		InService: inService, CredentialsDir: credentialsDir,
+		Handover: keystore.HandoverEndpoint{Account: installer.ServiceAccount(installer.Options{Name: installer.DefaultName})}})
+}
+
+// Signer reads the configured key and its kid (the configured one, or the RFC 7638 thumbprint).
+func Signer(ctx context.Context, cfg *config.Config, ks keystore.Store) (crypto.Signer, string, error) {
+	name := cfg.Maskinporten.Key.Name
+	s, err := ks.Signer(ctx, name)
+	if err != nil {
+		return nil, "", fmt.Errorf("read the Maskinporten key %q from the %s key store: %w", name, ks.Backend(), err)
+	}
+	kid := cfg.Maskinporten.KID
+	if kid == "" {
+		if kid, err = keystore.Thumbprint(s.Public()); err != nil {
+			return nil, "", err
+		}
+	}
+	return s, kid, nil
+}
+
+// TokenClient builds the uncached Maskinporten (and Altinn exchange) client for cfg. hc nil means the
+// hardened upstream client of package tokens.
+func TokenClient(cfg *config.Config, signer crypto.Signer, kid string, hc *http.Client, log *slog.Logger) (*tokens.Client, error) {
+	ep, err := cfg.ResolvedEndpoints()
+	if err != nil {
+		return nil, err
+	}
+	if hc == nil {
+		hc = tokens.NewHTTPClient(tokens.HTTPOptions{})
+	}
+	return tokens.NewClient(tokens.ClientOptions{
+		Issuer: ep.MaskinportenIssuer, TokenURL: ep.MaskinportenToken, AltinnURL: ep.Altinn,
+		ClientID: cfg.Maskinporten.ClientID, KeyID: kid, Signer: signer, HTTPClient: hc, Logger: log,
+	})
+}
+
+// TokenCache wraps a client in the cache with the configured lifetimes.
+func TokenCache(cfg *config.Config, src tokens.Source, log *slog.Logger) *tokens.Cache {
+	return tokens.NewCache(src, tokens.CacheOptions{
+		MinValidity: cfg.Tokens.MinValidity, RefreshAhead: cfg.Tokens.RefreshAhead, Logger: log,
+	})
+}
+
+// TokenSource builds the cached Maskinporten/Altinn token source for cfg with the key from ks, for the
+// CLI's commands (no logs).
+func TokenSource(ctx context.Context, cfg *config.Config, ks keystore.Store) (tokens.Source, error) {
+	signer, kid, err := Signer(ctx, cfg, ks)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.DiscardHandler)
+	client, err := TokenClient(cfg, signer, kid, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	return TokenCache(cfg, client, log), nil
+}
