@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"runtime"
 	"strings"
 )
 
@@ -228,4 +229,13 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// ServiceStateDir is the state directory the installed service uses on this OS (the default of
+// Options.StateDir), so state the CLI writes is the state the service reads.
+func ServiceStateDir() string {
+	if runtime.GOOS == "windows" {
+		return windowsDefaultStateDir
+	}
+	return DefaultStateDir
 }

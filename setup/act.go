@@ -164,3 +164,27 @@ func listenPort(listen string) int {
 	}
 	return p
 }
+
+// ServiceOptions are the installer options of `agent service` and `agent setup`: this binary's resolved
+// absolute path, the absolute config path, the state directory when given, and the account (user ""
+// means installer's default).
+func ServiceOptions(configPath, stateDir, user string) (installer.Options, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return installer.Options{}, fmt.Errorf("find this program's own path: %w", err)
+	}
+	cfg, err := filepath.Abs(configPath)
+	if err != nil {
+		return installer.Options{}, fmt.Errorf("resolve --config %s: %w", configPath, err)
+	}
+	o := installer.Options{Name: installer.DefaultName, Executable: exe, ConfigPath: cfg, User: user}
+	if stateDir != "" {
+		if o.StateDir, err = filepath.Abs(stateDir); err != nil {
+			return installer.Options{}, fmt.Errorf("resolve --state-dir %s: %w", stateDir, err)
+		}
+	}
+	return o, nil
+}

@@ -2,7 +2,10 @@ package setup
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -88,4 +91,68 @@ func RemoveCaller(path string, cfg *config.Config, id string) (string, error) {
 		return cl.SecretFile, nil
 	}
 	return "", nil
+}
+
+// KeepOrMakeSecrets keeps the digest of every caller of cfg that base (the config file's old content, or
+// nil) already has with the same secret file (its file stays), and makes a new secret for every other
+// caller, setting its digest. It returns the new secrets by caller id; Actions.Callers writes them.
+func KeepOrMakeSecrets(base, cfg *config.Config) (map[string]*callersecret.Secret, error) {
+	made := map[string]*callersecret.Secret{}
+	for i := range cfg.Clients {
+		cl := &cfg.Clients[i]
+		if base != nil {
+			if old, ok := base.Client(cl.ID); ok && old.SecretSHA256 != "" && samePath(old.SecretFile, cl.SecretFile) {
+				cl.SecretSHA256 = old.SecretSHA256
+				continue
+			}
+		}
+		s, err := callersecret.New()
+		if err != nil {
+			return nil, err
+		}
+		made[cl.ID] = s
+		cl.SecretSHA256 = s.Digest()
+	}
+	return made, nil
+}
+
+func samePath(a, b string) bool {
+	return a == "" && b == "" || filepath.Clean(a) == filepath.Clean(b)
+}
+
+// FittingCallers splits the callers of cfg into those whose system users and scopes cfg's (new) system
+// users still have, and the others with the reason, so a changed set of system users cannot end the
+// wizard with an invalid config.
+func FittingCallers(cfg *config.Config) (keep []config.Client, dropped map[string]error) {
+	dropped = map[string]error{}
+	for _, cl := range cfg.Clients {
+		_, err := CheckCallerSystemUsers(cfg.SystemUsers)(strings.Join(cl.SystemUsers, ","))
+		if err == nil {
+			_, err = CheckCallerScopes(ScopesOf(cfg.SystemUsers, cl.SystemUsers))(strings.Join(cl.Scopes, ","))
+		}
+		if err != nil {
+			dropped[cl.ID] = err
+			continue
+		}
+		keep = append(keep, cl)
+	}
+	return keep, dropped
+}
+
+// CallerFileStatus says whether caller cl's secret file matches its digest, as `agent clients list`
+// shows it: ok, none, unreadable, does not match, or missing (with what to run).
+func CallerFileStatus(cl config.Client) string {
+	ok, err := callersecret.Matches(cl.SecretFile, cl.SecretSHA256)
+	_, statErr := os.Stat(cl.SecretFile)
+	switch {
+	case cl.SecretFile == "":
+		return "none (printed once)"
+	case err != nil:
+		return "unreadable here"
+	case ok:
+		return "ok"
+	case statErr == nil:
+		return "does not match (run agent clients rotate " + cl.ID + ")"
+	}
+	return "missing (run agent clients rotate " + cl.ID + ")"
 }

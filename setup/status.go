@@ -103,3 +103,18 @@ func (s *Setup) findRequest(ctx context.Context, us config.SystemUserState, su c
 	}
 	return r, err
 }
+
+// DescribeUser says in one line where a system user's request stands and what to run next.
+func DescribeUser(us config.SystemUserState) string {
+	switch {
+	case us.Status == "":
+		return "no request yet (run `agent request create`)"
+	case us.TimedOut:
+		return "request " + us.RequestID + " timed out (run with --new-request)"
+	case us.Accepted():
+		return "approved, system user id " + us.SystemUserID
+	case strings.EqualFold(us.Status, "New"):
+		return "request " + us.RequestID + " waits for approval at " + us.ConfirmURL
+	}
+	return "request " + us.RequestID + " is " + us.Status + " (run with --new-request)"
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
@@ -182,18 +181,7 @@ func clientsList(e *env, c *common, cfg *config.Config) error {
 	views := []callerView{}
 	for _, cl := range cfg.Clients {
 		v := callerView{ID: cl.ID, OSUser: cl.OSUser, SystemUsers: cl.SystemUsers, Scopes: cl.Scopes, TokenKind: cl.TokenKind, SecretFile: cl.SecretFile}
-		switch ok, err := callersecret.Matches(cl.SecretFile, cl.SecretSHA256); {
-		case cl.SecretFile == "":
-			v.FileStatus = "none (printed once)"
-		case err != nil:
-			v.FileStatus = "unreadable here"
-		case ok:
-			v.FileStatus = "ok"
-		case fileExists(cl.SecretFile):
-			v.FileStatus = "does not match (run agent clients rotate " + cl.ID + ")"
-		default:
-			v.FileStatus = "missing (run agent clients rotate " + cl.ID + ")"
-		}
+		v.FileStatus = setup.CallerFileStatus(cl)
 		views = append(views, v)
 	}
 	if c.json {
@@ -208,11 +196,6 @@ func clientsList(e *env, c *common, cfg *config.Config) error {
 			v.ID, orDefault(v.OSUser, "-"), v.TokenKind, strings.Join(v.SystemUsers, ", "), strings.Join(v.Scopes, ", "), orDefault(v.SecretFile, "-"), v.FileStatus)
 	}
 	return nil
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // reportSecret says what was done; the secret itself appears only with --print-secret.

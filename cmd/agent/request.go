@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -107,21 +106,7 @@ func printRequestResult(w io.Writer, asJSON bool, cfg *config.Config, names []st
 	}
 	for _, name := range order {
 		us := sel[name]
-		fmt.Fprintf(w, "system user %s: %s\n", name, describeUser(us))
+		fmt.Fprintf(w, "system user %s: %s\n", name, setup.DescribeUser(us))
 	}
 	return nil
-}
-
-func describeUser(us config.SystemUserState) string {
-	switch {
-	case us.Status == "":
-		return "no request yet (run `agent request create`)"
-	case us.TimedOut:
-		return "request " + us.RequestID + " timed out (run with --new-request)"
-	case us.Accepted():
-		return "approved, system user id " + us.SystemUserID
-	case strings.EqualFold(us.Status, "New"):
-		return "request " + us.RequestID + " waits for approval at " + us.ConfirmURL
-	}
-	return "request " + us.RequestID + " is " + us.Status + " (run with --new-request)"
 }

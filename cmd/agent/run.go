@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
-	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,9 +14,6 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
-
-// keyPollInterval is how often the service looks for a key that is not there yet (Windows hand-over).
-const keyPollInterval = 5 * time.Second
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	var c common
@@ -52,19 +44,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 
 // serveTokens is the service body: key, token client and cache, local endpoint until ctx ends.
 func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks keystore.Store, inService bool, log *slog.Logger) error {
-	if inService && runtime.GOOS == "windows" && cfg.Maskinporten.Key.Backend == keystore.BackendKeyring {
-		// Windows: keys reach the service account's own vault through the service (keystore/doc.go).
-		ln, err := keystore.ListenHandover()
-		if err != nil {
-			return fmt.Errorf("open the key hand-over pipe: %w", err)
-		}
-		go func() {
-			if err := keystore.ServeHandover(ctx, ln, ks, log); err != nil && ctx.Err() == nil {
-				log.Error("key hand-over stopped", "err", err)
-			}
-		}()
-	}
-	signer, kid, err := waitForKey(ctx, cfg, ks, inService, log)
+	signer, kid, err := setup.ServiceKey(ctx, cfg, ks, inService, log)
 	if err != nil {
 		return err
 	}
@@ -74,7 +54,7 @@ func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks ke
 	}
 	cache := setup.TokenCache(cfg, client, log)
 	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: log, Registry: prometheus.NewRegistry(),
-		Ready: func(context.Context) error { return systemUsersAccepted(cfg, stateDir) }})
+		Ready: func(context.Context) error { return setup.Ready(cfg, stateDir) }})
 	if err != nil {
 		return err
 	}
@@ -87,28 +67,6 @@ func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks ke
 	return srv.Run(ctx, ln)
 }
 
-// waitForKey reads the key. From a terminal a missing key is an error at once; the service waits for it
-// (on Windows it arrives through the hand-over pipe), logging what to do.
-func waitForKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger) (crypto.Signer, string, error) {
-	warned := false
-	for {
-		signer, kid, err := setup.Signer(ctx, cfg, ks)
-		if err == nil || !inService || !errors.Is(err, keystore.ErrNotFound) {
-			return signer, kid, err
-		}
-		if !warned {
-			log.Warn("no Maskinporten key yet; waiting for one", "backend", ks.Backend(),
-				"fix", "run \"agent keys generate\" or \"agent keys import\" as administrator")
-			warned = true
-		}
-		select {
-		case <-ctx.Done():
-			return nil, "", ctx.Err()
-		case <-time.After(keyPollInterval):
-		}
-	}
-}
-
 // runLogger logs to stderr (journald under systemd), or to the Event Log under the Windows service.
 func runLogger(e *env, cfg *config.Config, inService bool) *slog.Logger {
 	if inService && runtime.GOOS == "windows" {
@@ -117,20 +75,4 @@ func runLogger(e *env, cfg *config.Config, inService bool) *slog.Logger {
 		}
 	}
 	return newLogger(e.stderr, cfg.Log)
-}
-
-// systemUsersAccepted is the readiness check on saved state: every configured system user accepted.
-// The sandbox environment has no onboarding to wait for and is always ready.
-func systemUsersAccepted(cfg *config.Config, stateDir string) error {
-	if cfg.Environment == config.EnvSandbox {
-		return nil
-	}
-	st, err := config.LoadState(stateDir)
-	if err != nil {
-		return err
-	}
-	if pending := st.Unaccepted(cfg.SystemUsers); len(pending) > 0 {
-		return fmt.Errorf("system user(s) %s not accepted yet: run \"agent request status\"", strings.Join(pending, ", "))
-	}
-	return nil
 }

@@ -55,27 +55,9 @@ func cmdService(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// serviceOptions are the installer options from the flags: this binary's resolved absolute path, the
-// absolute config path, and the state directory when given.
+// serviceOptions are the installer options from the flags (setup.ServiceOptions).
 func serviceOptions(c *common, user string) (installer.Options, error) {
-	exe, err := os.Executable()
-	if err == nil {
-		exe, err = filepath.EvalSymlinks(exe)
-	}
-	if err != nil {
-		return installer.Options{}, fmt.Errorf("find this program's own path: %w", err)
-	}
-	cfg, err := filepath.Abs(c.config)
-	if err != nil {
-		return installer.Options{}, fmt.Errorf("resolve --config %s: %w", c.config, err)
-	}
-	o := installer.Options{Name: installer.DefaultName, Executable: exe, ConfigPath: cfg, User: user}
-	if c.stateDir != "" {
-		if o.StateDir, err = filepath.Abs(c.stateDir); err != nil {
-			return installer.Options{}, fmt.Errorf("resolve --state-dir %s: %w", c.stateDir, err)
-		}
-	}
-	return o, nil
+	return setup.ServiceOptions(c.config, c.stateDir, user)
 }
 
 // serviceInstall checks permissions first, then the config, then defines and enables the service.

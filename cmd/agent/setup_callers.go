@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
@@ -95,7 +94,7 @@ func (w *wizard) askCallers(ctx context.Context, p *wizardPlan) error {
 			}
 		}
 		c.Clients = list
-		return w.keepOrMakeSecrets(p)
+		return w.makeSecrets(p)
 	}
 	if w.a.mode != modeInteractive {
 		return nil // the config file's callers, if any, stay
@@ -133,49 +132,28 @@ func (w *wizard) askCallers(ctx context.Context, p *wizardPlan) error {
 		list = append(list, cl)
 	}
 	c.Clients = list
-	return w.keepOrMakeSecrets(p)
+	return w.makeSecrets(p)
 }
 
-// keepOrMakeSecrets keeps the digest of a caller the config file already has (its secret file stays),
-// and makes a new secret for every other caller; the callers step writes the new ones.
-func (w *wizard) keepOrMakeSecrets(p *wizardPlan) error {
-	for i := range p.cfg.Clients {
-		cl := &p.cfg.Clients[i]
-		if w.base != nil {
-			if old, ok := w.base.Client(cl.ID); ok && old.SecretSHA256 != "" && samePath(old.SecretFile, cl.SecretFile) {
-				cl.SecretSHA256 = old.SecretSHA256
-				continue
-			}
-		}
-		s, err := callersecret.New()
-		if err != nil {
-			return err
-		}
-		p.secrets[cl.ID] = s
-		cl.SecretSHA256 = s.Digest()
-	}
-	return nil
-}
-
-func samePath(a, b string) bool {
-	return a == "" && b == "" || filepath.Clean(a) == filepath.Clean(b)
-}
-
-// fittingCallers keeps the configured callers whose system users and scopes the (new) system users
-// still have, and says which it drops, so a changed set of system users cannot end the wizard with an
-// invalid config.
+// fittingCallers keeps the configured callers that still fit the system users and says which it drops.
 func (w *wizard) fittingCallers(c *config.Config) []config.Client {
-	var keep []config.Client
+	keep, dropped := setup.FittingCallers(c)
 	for _, cl := range c.Clients {
-		_, err := setup.CheckCallerSystemUsers(c.SystemUsers)(strings.Join(cl.SystemUsers, ","))
-		if err == nil {
-			_, err = setup.CheckCallerScopes(setup.ScopesOf(c.SystemUsers, cl.SystemUsers))(strings.Join(cl.Scopes, ","))
-		}
-		if err != nil {
+		if err, ok := dropped[cl.ID]; ok {
 			fmt.Fprintf(w.e.stderr, "\nCaller %s no longer fits the system users (%v): it is left out; add it again below if it is still needed.\n", cl.ID, err)
-			continue
 		}
-		keep = append(keep, cl)
 	}
 	return keep
+}
+
+// makeSecrets keeps the secrets of callers the config file has and makes the others' (setup.KeepOrMakeSecrets).
+func (w *wizard) makeSecrets(p *wizardPlan) error {
+	made, err := setup.KeepOrMakeSecrets(w.base, p.cfg)
+	if err != nil {
+		return err
+	}
+	for id, s := range made {
+		p.secrets[id] = s
+	}
+	return nil
 }

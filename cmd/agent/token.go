@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -54,7 +53,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	out := map[string]any{"request": req.String(), "expires_in": tok.ExpiresIn(time.Now()), "scope": tok.Scope,
-		"claims": jwtClaims(tok.AccessToken)}
+		"claims": tokens.UnverifiedClaims(tok.AccessToken)}
 	if *show {
 		out["access_token"] = tok.AccessToken
 	}
@@ -68,21 +67,4 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, tok.AccessToken)
 	}
 	return nil
-}
-
-// jwtClaims decodes a JWT's payload for display only (no verification); nil when it is not a JWT.
-func jwtClaims(raw string) map[string]any {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return nil
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return nil
-	}
-	return m
 }

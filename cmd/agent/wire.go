@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/installer"
@@ -22,16 +21,13 @@ func loadConfig(c *common) (*config.Config, error) {
 	return cfg, nil
 }
 
-// stateDirOf is --state-dir, or the directory the installed service uses (installer.DefaultStateDir), so
+// stateDirOf is --state-dir, or the directory the installed service uses (installer.ServiceStateDir), so
 // state the CLI writes is the state the service reads.
 func stateDirOf(c *common) string {
 	if c.stateDir != "" {
 		return c.stateDir
 	}
-	if runtime.GOOS == "windows" {
-		return `C:\ProgramData\systemuser-agent\state`
-	}
-	return installer.DefaultStateDir
+	return installer.ServiceStateDir()
 }
 
 // openKeyStore opens the key store backend the config names, as the CLI (outside the service).
