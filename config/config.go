@@ -6,7 +6,11 @@
 // config imports none of the project's packages; tokens, registry, keystore and sandbox never import it.
 package config
 
-import "time"
+import (
+	"io"
+	"log/slog"
+	"time"
+)
 
 // Environment picks the upstream defaults.
 type Environment string
@@ -205,6 +209,18 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json (default text).
 	Format string `yaml:"format"`
+}
+
+// Handler is the slog handler these settings ask for, writing to w: text or JSON at the level (an
+// unknown level means info; Validate refuses it).
+func (l Log) Handler(w io.Writer) slog.Handler {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
 }
 
 // SystemUser returns the configured system user with the given name.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -83,4 +84,15 @@ func (h *eventHandler) WithGroup(name string) slog.Handler {
 	c := *h
 	c.inner = h.inner.WithGroup(name)
 	return &c
+}
+
+// ServiceLogHandler is where the agent logs: the Event Log under the Windows service (inService), where
+// stderr goes nowhere; else fallback (stderr, which journald captures under systemd).
+func ServiceLogHandler(inService bool, fallback slog.Handler) slog.Handler {
+	if inService && runtime.GOOS == "windows" {
+		if h, err := EventLogHandler(DefaultName); err == nil {
+			return h
+		}
+	}
+	return fallback
 }

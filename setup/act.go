@@ -1,11 +1,14 @@
 package setup
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -187,4 +190,37 @@ func ServiceOptions(configPath, stateDir, user string) (installer.Options, error
 		}
 	}
 	return o, nil
+}
+
+// LoadBase reads the existing config file for `agent setup`, whose values become the defaults: nil when
+// there is none. A config with invalid values still gives its answers (the wizard fixes them); a file
+// that cannot be read at all is an error, since setup never overwrites a file it cannot read (it may hold
+// edits).
+func LoadBase(path string) (*config.Config, error) {
+	base, err := config.Load(path)
+	switch {
+	case err == nil, base != nil:
+		return base, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("the config file %s exists but cannot be read, and setup never overwrites a file it cannot read "+
+		"(it may hold edits); fix it or move it away, then run setup again:\n%w", path, err)
+}
+
+// KeptKey says where the configured key stays when the service is uninstalled.
+func KeptKey(k config.KeyRef) string {
+	if k.Backend == config.BackendSystemdCreds {
+		return keystore.SystemdCredPath(k.Path, k.Name)
+	}
+	return fmt.Sprintf("the key %q in the %s key store", k.Name, k.Backend)
+}
+
+// CheckInstallable refuses to install a service whose executable lies in the temporary directory (go
+// run), where it would vanish.
+func CheckInstallable(o installer.Options) error {
+	if tmp := os.TempDir(); strings.HasPrefix(o.Executable, filepath.Clean(tmp)+string(filepath.Separator)) {
+		return fmt.Errorf("not installing %s: it lies in the temporary directory %s (go run?); copy the binary to a permanent place first, e.g. /usr/local/bin/%s, and run install from there", o.Executable, tmp, installer.DefaultName)
+	}
+	return nil
 }

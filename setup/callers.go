@@ -1,6 +1,8 @@
 package setup
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -155,4 +157,49 @@ func CallerFileStatus(cl config.Client) string {
 		return "does not match (run agent clients rotate " + cl.ID + ")"
 	}
 	return "missing (run agent clients rotate " + cl.ID + ")"
+}
+
+// CallerAnswers are the answers of `agent clients add` for one caller; empty ones take their defaults.
+type CallerAnswers struct {
+	OSUser, SystemUsers, Scopes, Kind string
+	// SecretFile is where the secret goes (default callersecret.DefaultPath beside the config), "-" for
+	// no file.
+	SecretFile string
+}
+
+// NewCaller checks the answers for a new caller id of the config at configPath and returns it (without
+// its secret): system users default to the first configured, scopes to all of theirs, the kind to
+// maskinporten. The error names the flag whose answer is wrong.
+func NewCaller(configPath string, cfg *config.Config, id string, a CallerAnswers) (config.Client, error) {
+	cl := config.Client{ID: id, OSUser: a.OSUser}
+	var err error
+	check := func(flagName, v, def string, fn func(string) (string, error)) string {
+		if err != nil {
+			return ""
+		}
+		answer := strings.TrimSpace(cmp.Or(v, def))
+		out, cerr := fn(answer)
+		if answer == "" {
+			cerr = errors.New("an answer is needed")
+		}
+		if cerr != nil {
+			err = fmt.Errorf("--%s %q: %w", flagName, v, cerr)
+		}
+		return out
+	}
+	if a.OSUser != "" {
+		check("os-user", a.OSUser, "", CheckOSUser)
+	}
+	def := ""
+	if len(cfg.SystemUsers) > 0 {
+		def = cfg.SystemUsers[0].Name
+	}
+	cl.SystemUsers = SplitList(check("system-users", a.SystemUsers, def, CheckCallerSystemUsers(cfg.SystemUsers)))
+	allowed := ScopesOf(cfg.SystemUsers, cl.SystemUsers)
+	cl.Scopes = SplitList(check("scopes", a.Scopes, strings.Join(allowed, ","), CheckCallerScopes(allowed)))
+	cl.TokenKind = check("kind", a.Kind, config.TokenKindMaskinporten, CheckTokenKind)
+	if a.SecretFile != "-" {
+		cl.SecretFile = check("secret-file", a.SecretFile, callersecret.DefaultPath(configPath, id), CheckAbsPath)
+	}
+	return cl, err
 }

@@ -71,3 +71,37 @@ func JWKSet(infos ...KeyInfo) map[string][]json.RawMessage {
 	}
 	return set
 }
+
+// RotateKey starts a rotation of key name (keystore.Rotate) and describes the active key (with its
+// configured kid) and the next one.
+func RotateKey(ctx context.Context, ks keystore.Store, name, kid string, bits int) (active, next KeyInfo, err error) {
+	a, n, err := keystore.Rotate(ctx, ks, name, bits)
+	if err != nil {
+		return KeyInfo{}, KeyInfo{}, err
+	}
+	if active, err = DescribeKey(ks.Backend(), name, a, kid); err != nil {
+		return KeyInfo{}, KeyInfo{}, err
+	}
+	next, err = DescribeKey(ks.Backend(), keystore.NextName(name), n, "")
+	return active, next, err
+}
+
+// ActivateKey makes the next key of name the active one (keystore.Activate) and describes it and the
+// previous key, if any. The new key gets its own thumbprint kid: a configured kid belonged to the old key.
+func ActivateKey(ctx context.Context, ks keystore.Store, name string) (active KeyInfo, previous *KeyInfo, err error) {
+	p, a, err := keystore.Activate(ctx, ks, name)
+	if err != nil {
+		return KeyInfo{}, nil, err
+	}
+	if active, err = DescribeKey(ks.Backend(), name, a, ""); err != nil {
+		return KeyInfo{}, nil, err
+	}
+	if p != nil {
+		o, err := DescribeKey(ks.Backend(), keystore.PreviousName(name), p, "")
+		if err != nil {
+			return KeyInfo{}, nil, err
+		}
+		previous = &o
+	}
+	return active, previous, nil
+}

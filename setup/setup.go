@@ -58,6 +58,14 @@ type Event struct {
 	Detail map[string]string `json:"detail,omitempty"`
 }
 
+// Who is the step, followed by the system user when the event is about one.
+func (e Event) Who() string {
+	if e.SystemUser != "" {
+		return e.Step + " " + e.SystemUser
+	}
+	return e.Step
+}
+
 // Setup runs the onboarding for one configuration. Set the fields, then call Run (not concurrently for
 // the same StateDir).
 type Setup struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -117,4 +118,21 @@ func DescribeUser(us config.SystemUserState) string {
 		return "request " + us.RequestID + " waits for approval at " + us.ConfirmURL
 	}
 	return "request " + us.RequestID + " is " + us.Status + " (run with --new-request)"
+}
+
+// States returns the saved state of the named system users of cfg (empty: all) that have one, and their
+// names in config order.
+func States(cfg *config.Config, names []string, st *config.State) (map[string]config.SystemUserState, []string) {
+	sel := map[string]config.SystemUserState{}
+	var order []string
+	for _, su := range cfg.SystemUsers {
+		if len(names) > 0 && !slices.Contains(names, su.Name) {
+			continue
+		}
+		if us, ok := st.SystemUsers[su.Name]; ok {
+			sel[su.Name] = us
+			order = append(order, su.Name)
+		}
+	}
+	return sel, order
 }

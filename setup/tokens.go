@@ -13,12 +13,11 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
-// OpenKeyStore opens the key store backend cfg names. inService is true inside the running service,
-// where systemd hands decrypted credentials over in credentialsDir ($CREDENTIALS_DIRECTORY: a path, not
-// a secret) and the Windows keyring is the service account's own vault; outside it, Windows keys go
-// to the service account that package installer names.
-func OpenKeyStore(cfg *config.Config, inService bool, credentialsDir string) (keystore.Store, error) {
-	k := cfg.Maskinporten.Key
+// OpenKeyStore opens the key store k names (a config's maskinporten.key, or `agent keys --backend`).
+// inService is true inside the running service, where systemd hands decrypted credentials over in
+// credentialsDir ($CREDENTIALS_DIRECTORY: a path, not a secret) and the Windows keyring is the service
+// account's own vault; outside it, Windows keys go to the service account that package installer names.
+func OpenKeyStore(k config.KeyRef, inService bool, credentialsDir string) (keystore.Store, error) {
 	return keystore.Open(keystore.Options{Backend: k.Backend, Dir: k.Path, AllowFile: k.Backend == keystore.BackendFile,
 		InService: inService, CredentialsDir: credentialsDir,
 		Handover: keystore.HandoverEndpoint{Account: installer.ServiceAccount(installer.Options{Name: installer.DefaultName})}})
@@ -76,4 +75,18 @@ func TokenSource(ctx context.Context, cfg *config.Config, ks keystore.Store) (to
 		return nil, err
 	}
 	return TokenCache(cfg, client, log), nil
+}
+
+// DebugToken gets one token for system user su of cfg (`agent token`); scopes nil means su's.
+func DebugToken(ctx context.Context, cfg *config.Config, ks keystore.Store, su config.SystemUser, scopes []string, kind tokens.Kind) (tokens.Request, tokens.Token, error) {
+	if scopes == nil {
+		scopes = su.Scopes
+	}
+	src, err := TokenSource(ctx, cfg, ks)
+	if err != nil {
+		return tokens.Request{}, tokens.Token{}, err
+	}
+	req := tokens.Request{Scopes: scopes, Org: cfg.Organization, ExternalRef: su.ExternalRef, Kind: kind}
+	tok, err := src.Token(ctx, req)
+	return req, tok, err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -102,34 +103,10 @@ func clientsAdd(e *env, c *common, cfg *config.Config, id string, f *clientsFlag
 	if f.osUser == "" && !noFile {
 		return usageError{"--os-user is required: the OS account that may read the caller's secret file"}
 	}
-	cl := config.Client{ID: id, OSUser: f.osUser}
-	var err error
-	check := func(flagName, v, def string, fn func(string) (string, error)) string {
-		if err != nil {
-			return ""
-		}
-		out, cerr := runCheck(question{check: fn}, orDefault(v, def))
-		if cerr != nil {
-			err = usageError{fmt.Sprintf("--%s %q: %v", flagName, v, cerr)}
-		}
-		return out
-	}
-	if f.osUser != "" {
-		check("os-user", f.osUser, "", setup.CheckOSUser)
-	}
-	def := ""
-	if len(cfg.SystemUsers) > 0 {
-		def = cfg.SystemUsers[0].Name
-	}
-	cl.SystemUsers = setup.SplitList(check("system-users", f.systemUsers, def, setup.CheckCallerSystemUsers(cfg.SystemUsers)))
-	allowed := setup.ScopesOf(cfg.SystemUsers, cl.SystemUsers)
-	cl.Scopes = setup.SplitList(check("scopes", f.scopes, strings.Join(allowed, ","), setup.CheckCallerScopes(allowed)))
-	cl.TokenKind = check("kind", f.kind, config.TokenKindMaskinporten, setup.CheckTokenKind)
-	if !noFile {
-		cl.SecretFile = check("secret-file", f.secretFile, callersecret.DefaultPath(c.config, id), setup.CheckAbsPath)
-	}
+	cl, err := setup.NewCaller(c.config, cfg, id, setup.CallerAnswers{OSUser: f.osUser, SystemUsers: f.systemUsers,
+		Scopes: f.scopes, Kind: f.kind, SecretFile: f.secretFile})
 	if err != nil {
-		return err
+		return usageError{err.Error()}
 	}
 	s, err := setup.AddCaller(c.config, cfg, cl)
 	if err != nil {
@@ -193,7 +170,7 @@ func clientsList(e *env, c *common, cfg *config.Config) error {
 	}
 	for _, v := range views {
 		fmt.Fprintf(e.stdout, "%s  (os user %s, %s tokens)\n  system users: %s\n  scopes:       %s\n  secret file:  %s: %s\n",
-			v.ID, orDefault(v.OSUser, "-"), v.TokenKind, strings.Join(v.SystemUsers, ", "), strings.Join(v.Scopes, ", "), orDefault(v.SecretFile, "-"), v.FileStatus)
+			v.ID, cmp.Or(v.OSUser, "-"), v.TokenKind, strings.Join(v.SystemUsers, ", "), strings.Join(v.Scopes, ", "), cmp.Or(v.SecretFile, "-"), v.FileStatus)
 	}
 	return nil
 }

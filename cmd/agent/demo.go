@@ -80,20 +80,13 @@ func (d *demo) run(ctx context.Context) error {
 	d.step("Sandbox Maskinporten and Altinn running at %s (offline stand-ins, faithful to the contracts)", sb.URL())
 
 	ks := keystore.NewMemory()
-	signer, err := ks.Generate(ctx, "maskinporten", 2048)
+	key, err := setup.EnsureKey(ctx, ks, "maskinporten", "", setup.KeyGenerate, setup.KeyInput{})
 	if err != nil {
 		return err
 	}
-	kid, err := keystore.Thumbprint(signer.Public())
-	if err != nil {
-		return err
-	}
-	jwk, err := keystore.PublicJWK(signer.Public(), kid)
-	if err != nil {
-		return err
-	}
+	signer, kid := key.Signer, key.KID
 	d.step("Generated an RSA-2048 key in the key store (memory backend for the demo); only its public JWK leaves it:")
-	d.info("%s", jwk)
+	d.info("%s", key.PublicJWK)
 
 	clientID := setup.NewDemoID()
 	err = sb.RegisterClient(sandbox.Client{ID: clientID, Org: setup.DemoOrg,

@@ -1,17 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/term"
 
+	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
@@ -112,6 +113,9 @@ type keyTarget struct {
 
 // open picks the store: --backend (no config needed) or the config's maskinporten.key.
 func (kf *keysFlags) open(e *env) (*keyTarget, error) {
+	t := &keyTarget{}
+	ref := config.KeyRef{Backend: kf.backend, Path: kf.path}
+	credDir := ""
 	if kf.backend == "" {
 		if kf.path != "" {
 			return nil, usageError{"--path needs --backend"}
@@ -120,38 +124,25 @@ func (kf *keysFlags) open(e *env) (*keyTarget, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (or name the key store with --backend and --name)", err)
 		}
-		s, err := openKeyStore(cfg)
-		if err != nil {
-			return nil, err
+		ref, t.activeName, t.kid = cfg.Maskinporten.Key, cfg.Maskinporten.Key.Name, cfg.Maskinporten.KID
+		credDir = os.Getenv("CREDENTIALS_DIRECTORY")
+	} else {
+		if kf.backend == keystore.BackendFile {
+			fmt.Fprintln(e.stderr, "warning: the file backend keeps the private key in plain text on disk: use it for development only")
 		}
-		t := &keyTarget{store: s, name: cfg.Maskinporten.Key.Name, activeName: cfg.Maskinporten.Key.Name, kid: cfg.Maskinporten.KID}
-		if kf.name != "" {
-			t.name = kf.name
+		if e.getenv != nil {
+			credDir = e.getenv("CREDENTIALS_DIRECTORY")
 		}
-		if t.name == "" {
-			t.name = defaultKeyName
-		}
-		return t, nil
 	}
-	if kf.backend == keystore.BackendFile {
-		fmt.Fprintln(e.stderr, "warning: the file backend keeps the private key in plain text on disk: use it for development only")
-	}
-	getenv := e.getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	s, err := keystore.Open(keystore.Options{
-		Backend: kf.backend, Dir: kf.path, AllowFile: kf.backend == keystore.BackendFile,
-		CredentialsDir: getenv("CREDENTIALS_DIRECTORY"),
-	})
+	s, err := setup.OpenKeyStore(ref, false, credDir)
 	if err != nil {
 		return nil, err
 	}
-	name := kf.name
-	if name == "" {
-		name = defaultKeyName
+	t.store, t.name = s, cmp.Or(kf.name, t.activeName, defaultKeyName)
+	if kf.backend != "" {
+		t.activeName = t.name
 	}
-	return &keyTarget{store: s, name: name, activeName: name}, nil
+	return t, nil
 }
 
 // info describes key name; the configured kid applies to the active key only, others get their RFC 7638
@@ -188,7 +179,7 @@ func (t *keyTarget) printKey(e *env, asJSON bool, k crypto.Signer, verb, advice 
 func (t *keyTarget) importKey(ctx context.Context, e *env, asJSON bool, file, passwordFile string, passwordStdin bool) error {
 	in := setup.KeyInput{File: file, Stdin: e.stdin, PasswordFile: passwordFile, PasswordStdin: passwordStdin,
 		Hint: "--password-file PATH or --password-stdin"}
-	if fd, ok := terminal(e.stdin); ok && file != "-" {
+	if fd := terminalFd(e.stdin); fd >= 0 && file != "-" {
 		in.Prompt = func(context.Context) ([]byte, error) {
 			fmt.Fprintf(e.stderr, "Password for %s: ", file)
 			defer fmt.Fprintln(e.stderr)
@@ -204,15 +195,6 @@ func (t *keyTarget) importKey(ctx context.Context, e *env, asJSON bool, file, pa
 		advice = "The key store now holds the key. Remove any other copy of it (files, clipboard, shell history)."
 	}
 	return t.printKey(e, asJSON, key, "Imported", advice)
-}
-
-// terminal returns r's file descriptor when it is a terminal.
-func terminal(r io.Reader) (int, bool) {
-	f, ok := r.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return -1, false
-	}
-	return int(f.Fd()), true
 }
 
 func (t *keyTarget) public(ctx context.Context, e *env, asJSON, asPEM bool) error {
@@ -261,15 +243,7 @@ func (t *keyTarget) list(ctx context.Context, e *env, asJSON bool) error {
 }
 
 func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) error {
-	active, next, err := keystore.Rotate(ctx, t.store, t.name, bits)
-	if err != nil {
-		return err
-	}
-	old, err := t.info(t.name, active)
-	if err != nil {
-		return err
-	}
-	nw, err := t.info(keystore.NextName(t.name), next)
+	old, nw, err := setup.RotateKey(ctx, t.store, t.name, map[bool]string{true: t.kid}[t.name == t.activeName], bits)
 	if err != nil {
 		return err
 	}
@@ -288,23 +262,9 @@ func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) e
 }
 
 func (t *keyTarget) activate(ctx context.Context, e *env, asJSON bool) error {
-	previous, active, err := keystore.Activate(ctx, t.store, t.name)
+	nw, old, err := setup.ActivateKey(ctx, t.store, t.name)
 	if err != nil {
 		return err
-	}
-	// The new key gets its own thumbprint kid: the configured kid belonged to the old key.
-	t.kid = ""
-	nw, err := t.info(t.name, active)
-	if err != nil {
-		return err
-	}
-	var old *setup.KeyInfo
-	if previous != nil {
-		o, err := t.info(keystore.PreviousName(t.name), previous)
-		if err != nil {
-			return err
-		}
-		old = &o
 	}
 	final := setup.JWKSet(nw)
 	if asJSON {

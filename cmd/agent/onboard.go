@@ -52,11 +52,7 @@ func printEvents(w io.Writer, asJSON bool) func(setup.Event) {
 		if ev.Status == setup.StatusStart {
 			return // the result line follows
 		}
-		who := ev.Step
-		if ev.SystemUser != "" {
-			who += " " + ev.SystemUser
-		}
-		fmt.Fprintf(w, "%-18s %-8s %s\n", who, ev.Status, ev.Message)
+		fmt.Fprintf(w, "%-18s %-8s %s\n", ev.Who(), ev.Status, ev.Message)
 		if ev.ConfirmURL != "" && ev.Status == setup.StatusWaiting && ev.Detail["polls"] == "" {
 			fmt.Fprintf(w, "%-18s %-8s approve at: %s\n", "", "", ev.ConfirmURL)
 		}
@@ -69,4 +65,11 @@ func exitFor(err error) error {
 		return exitCodeError{code: exitWaiting, err: err}
 	}
 	return err
+}
+
+// printEventJSON writes ev as one line of JSON; confirm URLs keep their '&'.
+func printEventJSON(w io.Writer, ev setup.Event) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(ev)
 }

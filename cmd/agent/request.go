@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -86,17 +85,7 @@ type requestResult struct {
 
 // printRequestResult prints the state of the system users the command was about.
 func printRequestResult(w io.Writer, asJSON bool, cfg *config.Config, names []string, st *config.State, runErr error) error {
-	sel := map[string]config.SystemUserState{}
-	var order []string
-	for _, su := range cfg.SystemUsers {
-		if len(names) > 0 && !slices.Contains(names, su.Name) {
-			continue
-		}
-		if us, ok := st.SystemUsers[su.Name]; ok {
-			sel[su.Name] = us
-			order = append(order, su.Name)
-		}
-	}
+	sel, order := setup.States(cfg, names, st)
 	if asJSON {
 		r := requestResult{Waiting: errors.Is(runErr, setup.ErrWaiting), SystemUsers: sel}
 		if runErr != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,11 +26,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	inService := !installer.Interactive()
-	log := runLogger(e, cfg, inService)
+	log := slog.New(installer.ServiceLogHandler(inService, cfg.Log.Handler(e.stderr)))
 	if hardenErr != nil {
 		log.Warn("could not harden the process (core dumps, ptrace)", "err", hardenErr)
 	}
-	ks, err := setup.OpenKeyStore(cfg, inService, os.Getenv("CREDENTIALS_DIRECTORY"))
+	ks, err := setup.OpenKeyStore(cfg.Maskinporten.Key, inService, os.Getenv("CREDENTIALS_DIRECTORY"))
 	if err != nil {
 		return err
 	}
@@ -65,14 +64,4 @@ func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks ke
 	log.Info("serving tokens", "listen", ln.Addr().String(), "environment", cfg.Environment,
 		"client_id", cfg.Maskinporten.ClientID, "key_backend", ks.Backend(), "kid", kid)
 	return srv.Run(ctx, ln)
-}
-
-// runLogger logs to stderr (journald under systemd), or to the Event Log under the Windows service.
-func runLogger(e *env, cfg *config.Config, inService bool) *slog.Logger {
-	if inService && runtime.GOOS == "windows" {
-		if h, err := installer.EventLogHandler(installer.DefaultName); err == nil {
-			return slog.New(h)
-		}
-	}
-	return newLogger(e.stderr, cfg.Log)
 }

@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/installer"
-	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
@@ -69,8 +65,8 @@ func serviceInstall(e *env, c *common, o installer.Options) error {
 	if err := inst.Preflight(); err != nil {
 		return fmt.Errorf("not installing: %w", err)
 	}
-	if tmp := os.TempDir(); strings.HasPrefix(o.Executable, filepath.Clean(tmp)+string(filepath.Separator)) {
-		return fmt.Errorf("not installing %s: it lies in the temporary directory %s (go run?); copy the binary to a permanent place first, e.g. /usr/local/bin/%s, and run install from there", o.Executable, tmp, installer.DefaultName)
+	if err := setup.CheckInstallable(o); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(c)
 	if err != nil {
@@ -112,11 +108,7 @@ func serviceUninstall(e *env, c *common, o installer.Options) error {
 	}
 	key := "the key, in the key store your config names"
 	if cfg, err := loadConfig(c); err == nil {
-		if k := cfg.Maskinporten.Key; k.Backend == "systemd-creds" {
-			key = keystore.SystemdCredPath(k.Path, k.Name)
-		} else {
-			key = fmt.Sprintf("the key %q in the %s key store", k.Name, k.Backend)
-		}
+		key = setup.KeptKey(cfg.Maskinporten.Key)
 	}
 	kept := map[string]string{"config": o.ConfigPath, "state_dir": inst.Options().StateDir, "key": key}
 	if c.json {

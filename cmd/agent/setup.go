@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // setupFlags are the flags of `agent setup` that are not plain question answers.
@@ -136,15 +135,9 @@ func setupConflicts(given map[string]string, f *setupFlags) error {
 
 // newWizard reads the existing config file (its values become the defaults) and picks the mode.
 func newWizard(e *env, c *common, f *setupFlags, given map[string]string) (*wizard, error) {
-	base, err := config.Load(c.config)
-	switch {
-	case err == nil, base != nil:
-		// A config with invalid values still gives its answers as defaults; the wizard fixes them.
-	case errors.Is(err, fs.ErrNotExist):
-		base = nil
-	default:
-		return nil, fmt.Errorf("the config file %s exists but cannot be read, and setup never overwrites a file it cannot read "+
-			"(it may hold edits); fix it or move it away, then run setup again:\n%w", c.config, err)
+	base, err := setup.LoadBase(c.config)
+	if err != nil {
+		return nil, err
 	}
 	mode := modeNoTTY
 	fd := terminalFd(e.stdin)

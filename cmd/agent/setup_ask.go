@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -165,14 +166,14 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 		dst               *string
 		def               string
 	}{
-		{"system-name", "System name (Norwegian Bokmål)", "Shown to the administrator who approves the request.", &s.Name.NB, orDefault(s.Name.NB, name)},
+		{"system-name", "System name (Norwegian Bokmål)", "Shown to the administrator who approves the request.", &s.Name.NB, cmp.Or(s.Name.NB, name)},
 		{"system-name-nn", "System name (Nynorsk)", "Altinn shows every system in nb, nn and en.", &s.Name.NN, ""},
 		{"system-name-en", "System name (English)", "Altinn shows every system in nb, nn and en.", &s.Name.EN, ""},
 	}
 	for i, t := range texts {
 		d := t.def
 		if i > 0 {
-			d = orDefault(*t.dst, s.Name.NB)
+			d = cmp.Or(*t.dst, s.Name.NB)
 		}
 		v, err := w.a.ask(ctx, question{flag: t.flag, title: t.title, help: t.help, def: d, check: setup.CheckText})
 		if err != nil {
@@ -182,11 +183,11 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 	}
 	desc, err := w.a.ask(ctx, question{flag: "system-description", title: "System description",
 		help: "One sentence on what the system does, shown in Altinn (used for nb, nn and en).",
-		def:  orDefault(s.Description.NB, "Own software of "+c.Organization+", run with systemuser-agent"), check: setup.CheckText})
+		def:  cmp.Or(s.Description.NB, "Own software of "+c.Organization+", run with systemuser-agent"), check: setup.CheckText})
 	if err != nil {
 		return err
 	}
-	s.Description = config.Texts{NB: desc, NN: orDefault(descIf(s.Description.NN, s.Description.NB, desc), desc), EN: orDefault(descIf(s.Description.EN, s.Description.NB, desc), desc)}
+	s.Description = config.Texts{NB: desc, NN: cmp.Or(descIf(s.Description.NN, s.Description.NB, desc), desc), EN: cmp.Or(descIf(s.Description.EN, s.Description.NB, desc), desc)}
 	rights, err := w.a.ask(ctx, question{flag: "rights", title: "Rights (resources)",
 		help: "Resource ids from Altinn's resource registry the system may be given, comma-separated; RESOURCE:ACTION limits the action. Empty for none.",
 		def:  setup.FormatRights(s.Rights), optional: true, check: setup.CheckRights})
@@ -208,7 +209,7 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 func (w *wizard) askListen(ctx context.Context, p *wizardPlan) error {
 	addr, err := w.a.ask(ctx, question{flag: "listen", title: "Local endpoint address",
 		help: "Where local software gets tokens: a loopback address and port (127.0.0.1:PORT). Just a port means 127.0.0.1:PORT.",
-		def:  orDefault(p.cfg.Listen, config.DefaultListen), check: setup.CheckListen})
+		def:  cmp.Or(p.cfg.Listen, config.DefaultListen), check: setup.CheckListen})
 	p.cfg.Listen = addr
 	return err
 }
@@ -237,4 +238,12 @@ func (w *wizard) askService(ctx context.Context, p *wizardPlan) error {
 		return usageError{fmt.Sprintf("the OS service cannot be installed with these settings: %v; fix them, or pass --no-service", err)}
 	}
 	return nil
+}
+
+// descIf keeps a language's own description unless it simply followed the nb one that is now replaced.
+func descIf(lang, oldNB, newNB string) string {
+	if lang == oldNB {
+		return newNB
+	}
+	return lang
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os/user"
@@ -74,7 +75,7 @@ func (w *wizard) askSystemUsers(ctx context.Context, p *wizardPlan) error {
 		}
 		ref, err := w.a.ask(ctx, question{flag: "system-user", title: fmt.Sprintf("System user %q: externalRef", name),
 			help: "Tells several system users of one system apart in Altinn; \"-\" for none (the organisation's default system user).",
-			def:  orDefault(refDef, "-"), check: setup.CheckRef(c.Organization, sus)})
+			def:  cmp.Or(refDef, "-"), check: setup.CheckRef(c.Organization, sus)})
 		if err != nil {
 			return err
 		}
@@ -101,7 +102,7 @@ func (w *wizard) askKey(ctx context.Context, p *wizardPlan) error {
 	k := &c.Maskinporten.Key
 	backend, err := w.a.ask(ctx, question{flag: "key-backend", title: "Key store",
 		help: "Where the Maskinporten private key lives: keyring (Windows, macOS, Linux desktops), systemd-creds (Linux servers), file (sandbox only).",
-		def:  orDefault(setup.KeepBackend(k.Backend, c.Environment), setup.DefaultKeyBackend(c.Environment)), check: setup.CheckBackend(c.Environment)})
+		def:  cmp.Or(setup.KeepBackend(k.Backend, c.Environment), setup.DefaultKeyBackend(c.Environment)), check: setup.CheckBackend(c.Environment)})
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func (w *wizard) askKey(ctx context.Context, p *wizardPlan) error {
 	}
 	k.Backend = backend
 	if k.Name, err = w.a.ask(ctx, question{flag: "key-name", title: "Key name",
-		help: "The key's name in the key store.", def: orDefault(k.Name, config.DefaultKeyName), check: setup.CheckKeyName}); err != nil {
+		help: "The key's name in the key store.", def: cmp.Or(k.Name, config.DefaultKeyName), check: setup.CheckKeyName}); err != nil {
 		return err
 	}
 	switch {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,11 +93,7 @@ func (p *wizardProgress) event(ev setup.Event) {
 	}
 	p.clearLive()
 	mark := map[string]string{setup.StatusDone: "✓", setup.StatusSkipped: "-", setup.StatusFailed: "✗", setup.StatusWaiting: "…"}[ev.Status]
-	who := ev.Step
-	if ev.SystemUser != "" {
-		who += " " + ev.SystemUser
-	}
-	fmt.Fprintf(p.out, "%s %-18s %s\n", orDefault(mark, "•"), who, ev.Message)
+	fmt.Fprintf(p.out, "%s %-18s %s\n", cmp.Or(mark, "•"), ev.Who(), ev.Message)
 	if ev.Step == setup.StepRequest && ev.ConfirmURL != "" && ev.Status == setup.StatusWaiting {
 		fmt.Fprintf(p.out, "  %-18s approve at: %s\n", "", ev.ConfirmURL)
 	}

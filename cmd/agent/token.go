@@ -35,7 +35,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	if !ok {
 		return usageError{fmt.Sprintf("no system user %q in %s", *suName, cfg.Path)}
 	}
-	scopes := su.Scopes
+	var scopes []string
 	if *scope != "" {
 		scopes = strings.Fields(*scope)
 	}
@@ -43,12 +43,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src, err := setup.TokenSource(ctx, cfg, ks)
-	if err != nil {
-		return err
-	}
-	req := tokens.Request{Scopes: scopes, Org: cfg.Organization, ExternalRef: su.ExternalRef, Kind: tokens.Kind(*kind)}
-	tok, err := src.Token(ctx, req)
+	req, tok, err := setup.DebugToken(ctx, cfg, ks, su, scopes, tokens.Kind(*kind))
 	if err != nil {
 		return err
 	}

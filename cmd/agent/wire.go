@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -32,16 +30,5 @@ func stateDirOf(c *common) string {
 
 // openKeyStore opens the key store backend the config names, as the CLI (outside the service).
 func openKeyStore(cfg *config.Config) (keystore.Store, error) {
-	return setup.OpenKeyStore(cfg, false, os.Getenv("CREDENTIALS_DIRECTORY"))
-}
-
-// newLogger builds the logger the config asks for, writing to w.
-func newLogger(w io.Writer, l config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(l.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if l.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return setup.OpenKeyStore(cfg.Maskinporten.Key, false, os.Getenv("CREDENTIALS_DIRECTORY"))
 }
