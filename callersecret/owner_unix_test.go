@@ -7,7 +7,6 @@ import (
 	"syscall"
 )
 
-
 // fileOwner is the owner's uid and gid of fi.
 func fileOwner(fi os.FileInfo) (int, int) {
 	st := fi.Sys().(*syscall.Stat_t)

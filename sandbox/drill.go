@@ -42,14 +42,14 @@ type DrillGrantCount struct {
 
 // DrillStats is the body of GET /sandbox/stats (the drill API).
 type DrillStats struct {
-	TokenRequests  int64            `json:"token_requests"`
-	TokensIssued   int64            `json:"tokens_issued"`
-	GrantsRejected int64            `json:"grants_rejected"`
-	Exchanges      int64            `json:"exchanges"`
-	AltinnRequests int64            `json:"altinn_requests"`
-	FaultsInjected int64            `json:"faults_injected"`
-	Errors         map[string]int64 `json:"errors"`
-	TokensByKey    []DrillGrantCount     `json:"tokens_by_key"`
+	TokenRequests  int64             `json:"token_requests"`
+	TokensIssued   int64             `json:"tokens_issued"`
+	GrantsRejected int64             `json:"grants_rejected"`
+	Exchanges      int64             `json:"exchanges"`
+	AltinnRequests int64             `json:"altinn_requests"`
+	FaultsInjected int64             `json:"faults_injected"`
+	Errors         map[string]int64  `json:"errors"`
+	TokensByKey    []DrillGrantCount `json:"tokens_by_key"`
 }
 
 // drillAPI is the drill API: counters and fault injection for load scripts. It answers loopback

@@ -40,4 +40,3 @@ func TestSandboxDrillAPIRefusals(t *testing.T) {
 		})
 	}
 }
-
