@@ -5,6 +5,8 @@
 // development only. It checks that config and state are owner-only before installing (D19) and adapts a
 // context-driven Runner to the service manager's start/stop protocol (RunService).
 //
-// installer is the only package that imports github.com/kardianos/service. Only cmd/agent and setup
-// import installer; agent, tokens, registry and keystore never do.
+// installer is the only package that imports github.com/kardianos/service. It owns the service's names:
+// its account (ServiceAccount, Account; keystore receives it) and its state directory (ServiceStateDir).
+// Only cmd/agent, setup (installing the service) and doctor (its status) import installer; agent,
+// tokens, registry and keystore never do.
 package installer

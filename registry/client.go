@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
@@ -51,7 +52,8 @@ const maxBody = 1 << 20
 type Client struct {
 	// BaseURL is the Altinn platform base, e.g. https://platform.tt02.altinn.no (no /authentication).
 	BaseURL string
-	// HTTPClient sends the requests as is; nil means http.DefaultClient.
+	// HTTPClient sends the requests as is; nil means the hardened upstream client of package tokens
+	// (tokens.NewHTTPClient), never http.DefaultClient.
 	HTTPClient *http.Client
 	// Tokens gives the registry its own Maskinporten token (Org empty: no system user).
 	Tokens tokens.Source
@@ -61,7 +63,7 @@ type Client struct {
 	// means never. Only this client retries single calls; WaitForApproval's loop is separate.
 	RetryMax int
 	// RetryWaitMin and RetryWaitMax bound the exponential wait between retries (Retry-After on 429/503
-	// wins); zero means 500ms and 5s.
+	// wins); zero means the defaults of tokens.RetryPolicy (250ms and 5s).
 	RetryWaitMin, RetryWaitMax time.Duration
 }
 
@@ -87,32 +89,23 @@ func (c *Client) logger() *slog.Logger {
 func (c *Client) retrying() *retryablehttp.Client {
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = defaultHTTPClient()
 	}
-	rc := &retryablehttp.Client{
+	p := tokens.RetryPolicy{Max: c.RetryMax, WaitMin: c.RetryWaitMin, WaitMax: c.RetryWaitMax}.WithDefaults()
+	return &retryablehttp.Client{
 		HTTPClient:   hc,
-		RetryMax:     c.RetryMax,
-		RetryWaitMin: c.RetryWaitMin,
-		RetryWaitMax: c.RetryWaitMax,
+		RetryMax:     p.Max,
+		RetryWaitMin: p.WaitMin,
+		RetryWaitMax: p.WaitMax,
 		CheckRetry:   retryablehttp.DefaultRetryPolicy,
 		Backoff:      retryablehttp.DefaultBackoff,
 		// The last reply (e.g. a 503 with its problem body) comes back to us instead of a generic error.
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
-	switch {
-	case rc.RetryMax == 0:
-		rc.RetryMax = 3
-	case rc.RetryMax < 0:
-		rc.RetryMax = 0
-	}
-	if rc.RetryWaitMin <= 0 {
-		rc.RetryWaitMin = 500 * time.Millisecond
-	}
-	if rc.RetryWaitMax <= 0 {
-		rc.RetryWaitMax = 5 * time.Second
-	}
-	return rc
 }
+
+// defaultHTTPClient is the hardened upstream client a Client without HTTPClient shares.
+var defaultHTTPClient = sync.OnceValue(func() *http.Client { return tokens.NewHTTPClient(tokens.HTTPOptions{}) })
 
 // do sends cl and decodes a 2xx reply into cl.out. It returns the HTTP status; any non-2xx reply is a
 // *ProblemError. Every method may be retried: GET, PUT and DELETE are idempotent, and the only POSTs

@@ -4,8 +4,14 @@
 // step, and the state file is saved after every upstream call, so a setup killed at any point resumes
 // where it stopped without creating anything twice. It reports progress as Events and never prints.
 //
-// setup is used by cmd/agent (the wizard, `agent system`, `agent request`, `agent demo`); no other
-// package may import it.
+// setup is also the library that acts for the commands, which only ask and print: Actions writes the
+// config, the callers' secret files and the OS service (`agent setup`); AddCaller, RotateCaller and
+// RemoveCaller change callers (`agent clients`); ReadKey (the one key-import and password-file rule),
+// EnsureKey and ImportKey put keys in the key store; OpenKeyStore and TokenSource wire a config to its key
+// and tokens; the answers' checks live in answers.go.
+//
+// setup is used by cmd/agent (the wizard, `agent system`, `agent request`, `agent clients`, `agent keys`,
+// `agent demo`); no other package may import it (repo_test.go holds that).
 package setup
 
 import (

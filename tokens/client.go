@@ -90,7 +90,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		altinnURL: strings.TrimRight(o.AltinnURL, "/"),
 		http:      o.HTTPClient,
 		now:       o.Now,
-		retry:     o.Retry.withDefaults(),
+		retry:     o.Retry.WithDefaults(),
 		log:       o.Logger,
 	}
 	if c.http == nil {

@@ -31,7 +31,9 @@ type RetryPolicy struct {
 // caller's deadline) ends the call with an Error carrying RetryAfter, so the caller can schedule.
 const maxRetryAfter = 30 * time.Second
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// WithDefaults fills in the defaults: the one set of retry defaults for every upstream call (tokens and
+// registry).
+func (p RetryPolicy) WithDefaults() RetryPolicy {
 	switch {
 	case p.Max == 0:
 		p.Max = 3
