@@ -37,9 +37,7 @@ func printEvents(w io.Writer, asJSON bool) func(setup.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		if asJSON {
-			enc := json.NewEncoder(w)
-			enc.SetEscapeHTML(false) // confirm URLs keep their '&'
-			_ = enc.Encode(ev)
+			printEventJSON(w, ev)
 			return
 		}
 		if ev.Step == setup.StepApproval && ev.Detail["polls"] != "" {

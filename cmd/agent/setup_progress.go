@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -76,9 +75,7 @@ func (p *wizardProgress) event(ev setup.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.asJSON {
-		enc := json.NewEncoder(p.out)
-		enc.SetEscapeHTML(false) // confirm URLs keep their '&'
-		_ = enc.Encode(ev)
+		printEventJSON(p.out, ev)
 		return
 	}
 	if ev.Step == setup.StepApproval && ev.Status == setup.StatusWaiting {
