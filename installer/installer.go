@@ -145,3 +145,25 @@ func Interactive() bool {
 	}
 	return service.Interactive()
 }
+
+// Describe is the status as `agent service status` prints it for the service name: one line with the
+// state, pid and boot setting, then the definition and the service manager's detail when known.
+func (st Status) Describe(name string) string {
+	line := fmt.Sprintf("%s (%s): %s", name, st.Platform, st.State)
+	if st.PID > 0 {
+		line += fmt.Sprintf(", pid %d", st.PID)
+	}
+	if st.Installed && st.Enabled {
+		line += ", enabled at boot"
+	} else if st.Installed {
+		line += ", not enabled at boot"
+	}
+	line += "\n"
+	if st.Definition != "" {
+		line += "  definition: " + st.Definition + "\n"
+	}
+	if st.Detail != "" {
+		line += "  " + st.Detail + "\n"
+	}
+	return line
+}

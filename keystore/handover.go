@@ -16,28 +16,22 @@ import (
 // administrators and the service account, and no network logons (doc.go).
 const HandoverPipeName = `\\.\pipe\systemuser-agent\keys`
 
-// DefaultServiceAccount is the account the Windows service runs as unless the installer was told
-// otherwise (installer.ServiceAccount).
-const DefaultServiceAccount = `NT SERVICE\systemuser-agent`
-
 // HandoverEndpoint names the Windows key hand-over pipe and the one account that may serve it: the
-// service's account, the same one the installer gives the service and the config ACLs grant. Zero
-// fields take the defaults.
+// service's account, the same one the installer gives the service and the config ACLs grant. A zero
+// Pipe means HandoverPipeName.
 type HandoverEndpoint struct {
 	// Pipe is the pipe's name; default HandoverPipeName.
 	Pipe string
 	// Account is the service account as a name (NT SERVICE\systemuser-agent, DOMAIN\gmsa$) or a SID
-	// string (S-1-5-80-...); default DefaultServiceAccount. The CLI sends nothing to a pipe whose owner
-	// or serving process is another account.
+	// string (S-1-5-80-...). It is required: package installer owns the name (installer.ServiceAccount)
+	// and keystore only receives it. The CLI sends nothing to a pipe whose owner or serving process is
+	// another account.
 	Account string
 }
 
 func (e HandoverEndpoint) withDefaults() HandoverEndpoint {
 	if e.Pipe == "" {
 		e.Pipe = HandoverPipeName
-	}
-	if e.Account == "" {
-		e.Account = DefaultServiceAccount
 	}
 	return e
 }

@@ -13,11 +13,8 @@ import (
 // credentials, or the desktop user's own keyring).
 const handoverRequired = false
 
-// ListenHandover exists on Windows only, where the service's Credential Manager vault can be written by
+// ListenHandoverAt exists on Windows only, where the service's Credential Manager vault can be written by
 // the service alone. Elsewhere it returns an error; ServeHandover itself works with any net.Listener.
-func ListenHandover() (net.Listener, error) { return ListenHandoverAt(HandoverEndpoint{}) }
-
-// ListenHandoverAt is ListenHandover for a named endpoint; Windows only.
 func ListenHandoverAt(HandoverEndpoint) (net.Listener, error) {
 	return nil, errors.New("keystore: the key hand-over pipe exists on Windows only: on Linux the CLI writes systemd credentials directly")
 }

@@ -20,7 +20,7 @@ import (
 const handoverTimeout = 60 * time.Second
 
 // ServeHandover serves key hand-over requests on ln against s until ctx ends, one request per
-// connection. The running service calls it (on Windows with ListenHandover) so that keys the CLI imports
+// connection. The running service calls it (on Windows with ListenHandoverAt) so that keys the CLI imports
 // or generates land in the service account's own key store: every stored key is read back from s and a
 // test signature verified before the CLI hears "ok" (D18). Logs name the operation, key name and outcome,
 // never key material. It closes ln and returns nil when ctx ends.

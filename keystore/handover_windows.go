@@ -22,9 +22,6 @@ const handoverRequired = true
 // account's SID; the CLI checks the owner before sending anything.
 const pipeSDDL = "O:%sD:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;%s)"
 
-// ListenHandover creates the key hand-over pipe at the default endpoint; see ListenHandoverAt.
-func ListenHandover() (net.Listener, error) { return ListenHandoverAt(HandoverEndpoint{}) }
-
 // ListenHandoverAt creates the key hand-over pipe ep.Pipe for ServeHandover, owned by this process's
 // account, which must be ep.Account (else the CLI would refuse it, so this fails at once and says so).
 // It fails if the pipe already exists (another process squatting it, or a second service instance).
@@ -97,6 +94,9 @@ func checkPipeServer(c *winpipe.Conn, ep HandoverEndpoint, want *windows.SID) er
 // accountSID resolves an account name or SID string; a name that does not resolve is an error, never a
 // reason to skip the check.
 func accountSID(account string) (*windows.SID, error) {
+	if account == "" {
+		return nil, errors.New("keystore: no service account named for the key hand-over (a bug in the caller: installer.ServiceAccount names it)")
+	}
 	sid, err := winpipe.AccountSID(account)
 	if err == nil {
 		return sid, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -16,9 +17,19 @@ var OnboardingScopes = []string{"altinn:authentication/systemregister.write",
 // SeededSystemName is the name part of the system SeedOnboarded registers: "<org>_sandbox".
 const SeededSystemName = "sandbox"
 
-// RegisterClientJWK registers Maskinporten client id of org with the public JWK read from r (as `agent
-// keys public` prints it); the client may ask for scopes and OnboardingScopes.
-func (s *Sandbox) RegisterClientJWK(id, org string, r io.Reader, scopes ...string) error {
+// RegisterClientJWK registers Maskinporten client id of org with the public JWK (as `agent keys public`
+// prints it) in the file at path, or read from stdin when path is "-"; the client may ask for scopes
+// and OnboardingScopes.
+func (s *Sandbox) RegisterClientJWK(id, org, path string, stdin io.Reader, scopes ...string) error {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("open the public JWK: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
 	var k jose.JSONWebKey
 	if err := json.NewDecoder(io.LimitReader(r, 64<<10)).Decode(&k); err != nil {
 		return fmt.Errorf("read the public JWK: %w", err)

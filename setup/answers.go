@@ -414,3 +414,11 @@ func SplitList(s string) []string {
 	}
 	return out
 }
+
+// DescriptionFor keeps a language's own description unless it simply followed the nb one that is now replaced.
+func DescriptionFor(lang, oldNB, newNB string) string {
+	if lang == oldNB {
+		return newNB
+	}
+	return lang
+}

@@ -23,7 +23,7 @@ const keyPollInterval = 5 * time.Second
 // vault (keystore/doc.go), until ctx ends.
 func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger) (crypto.Signer, string, error) {
 	if inService && runtime.GOOS == "windows" && cfg.Maskinporten.Key.Backend == keystore.BackendKeyring {
-		ln, err := keystore.ListenHandover()
+		ln, err := keystore.ListenHandoverAt(handoverEndpoint())
 		if err != nil {
 			return nil, "", fmt.Errorf("open the key hand-over pipe: %w", err)
 		}

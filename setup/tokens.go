@@ -20,7 +20,7 @@ import (
 func OpenKeyStore(k config.KeyRef, inService bool, credentialsDir string) (keystore.Store, error) {
 	return keystore.Open(keystore.Options{Backend: k.Backend, Dir: k.Path, AllowFile: k.Backend == keystore.BackendFile,
 		InService: inService, CredentialsDir: credentialsDir,
-		Handover: keystore.HandoverEndpoint{Account: installer.ServiceAccount(installer.Options{Name: installer.DefaultName})}})
+		Handover: handoverEndpoint()})
 }
 
 // Signer reads the configured key and its kid (the configured one, or the RFC 7638 thumbprint).
@@ -89,4 +89,10 @@ func DebugToken(ctx context.Context, cfg *config.Config, ks keystore.Store, su c
 	req := tokens.Request{Scopes: scopes, Org: cfg.Organization, ExternalRef: su.ExternalRef, Kind: kind}
 	tok, err := src.Token(ctx, req)
 	return req, tok, err
+}
+
+// handoverEndpoint is the Windows key hand-over pipe of the service, with the account installer gives
+// the service (installer owns the name; keystore receives it).
+func handoverEndpoint() keystore.HandoverEndpoint {
+	return keystore.HandoverEndpoint{Account: installer.ServiceAccount(installer.Options{Name: installer.DefaultName})}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
@@ -40,16 +38,7 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 		if *clientID == "" || *jwkFile == "" || *org == "" {
 			return usageError{"--client-id, --org and --jwk-file go together"}
 		}
-		var r io.Reader = e.stdin
-		if *jwkFile != "-" {
-			f, err := os.Open(*jwkFile)
-			if err != nil {
-				return fmt.Errorf("open the public JWK: %w", err)
-			}
-			defer f.Close()
-			r = f
-		}
-		if err := sb.RegisterClientJWK(*clientID, *org, r, "altinn:demo/read"); err != nil {
+		if err := sb.RegisterClientJWK(*clientID, *org, *jwkFile, e.stdin, "altinn:demo/read"); err != nil {
 			return fmt.Errorf("%s: %w", *jwkFile, err)
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/setup"
@@ -139,29 +138,8 @@ func serviceStatus(e *env, c *common, o installer.Options) error {
 		}
 		return err
 	}
-	printStatus(e.stdout, o.Name, st)
+	fmt.Fprint(e.stdout, st.Describe(o.Name))
 	return err
-}
-
-func printStatus(w io.Writer, name string, st installer.Status) {
-	line := fmt.Sprintf("%s (%s): %s", name, st.Platform, st.State)
-	if st.PID > 0 {
-		line += fmt.Sprintf(", pid %d", st.PID)
-	}
-	if st.Installed {
-		if st.Enabled {
-			line += ", enabled at boot"
-		} else {
-			line += ", not enabled at boot"
-		}
-	}
-	fmt.Fprintln(w, line)
-	if st.Definition != "" {
-		fmt.Fprintf(w, "  definition: %s\n", st.Definition)
-	}
-	if st.Detail != "" {
-		fmt.Fprintf(w, "  %s\n", st.Detail)
-	}
 }
 
 // runAsService runs serve the way the process was started: under the service manager (systemd, the

@@ -187,7 +187,7 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 	if err != nil {
 		return err
 	}
-	s.Description = config.Texts{NB: desc, NN: cmp.Or(descIf(s.Description.NN, s.Description.NB, desc), desc), EN: cmp.Or(descIf(s.Description.EN, s.Description.NB, desc), desc)}
+	s.Description = config.Texts{NB: desc, NN: cmp.Or(setup.DescriptionFor(s.Description.NN, s.Description.NB, desc), desc), EN: cmp.Or(setup.DescriptionFor(s.Description.EN, s.Description.NB, desc), desc)}
 	rights, err := w.a.ask(ctx, question{flag: "rights", title: "Rights (resources)",
 		help: "Resource ids from Altinn's resource registry the system may be given, comma-separated; RESOURCE:ACTION limits the action. Empty for none.",
 		def:  setup.FormatRights(s.Rights), optional: true, check: setup.CheckRights})
@@ -238,12 +238,4 @@ func (w *wizard) askService(ctx context.Context, p *wizardPlan) error {
 		return usageError{fmt.Sprintf("the OS service cannot be installed with these settings: %v; fix them, or pass --no-service", err)}
 	}
 	return nil
-}
-
-// descIf keeps a language's own description unless it simply followed the nb one that is now replaced.
-func descIf(lang, oldNB, newNB string) string {
-	if lang == oldNB {
-		return newNB
-	}
-	return lang
 }

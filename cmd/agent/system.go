@@ -43,8 +43,8 @@ func cmdSystem(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if c.json {
-			return printJSON(out, systemRegisterJSON{SystemID: st.System.ID, Outcome: string(res.Outcome),
-				Changed: res.Changed, InternalID: res.InternalID, State: st.System})
+			return printJSON(out, map[string]any{"system_id": st.System.ID, "outcome": res.Outcome,
+				"changed": res.Changed, "internal_id": res.InternalID, "state": st.System})
 		}
 		return nil // the events said it
 	}
@@ -57,7 +57,7 @@ func cmdSystem(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if c.json {
-		return printJSON(out, systemShowJSON{System: view, State: st.System})
+		return printJSON(out, map[string]any{"system": view, "state": st.System})
 	}
 	printSystem(out, view, st.System)
 	return nil
@@ -69,19 +69,6 @@ func usageLine(fs *flag.FlagSet, synopsis, what string) func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags:\n", synopsis, what)
 		fs.PrintDefaults()
 	}
-}
-
-type systemRegisterJSON struct {
-	SystemID   string             `json:"system_id"`
-	Outcome    string             `json:"outcome"`
-	Changed    []string           `json:"changed,omitempty"`
-	InternalID string             `json:"internal_id,omitempty"`
-	State      config.SystemState `json:"state"`
-}
-
-type systemShowJSON struct {
-	System setup.SystemView   `json:"system"`
-	State  config.SystemState `json:"state"`
 }
 
 func printSystem(w io.Writer, v setup.SystemView, st config.SystemState) {

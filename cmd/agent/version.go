@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -57,13 +58,7 @@ func cmdVersion(ctx context.Context, e *env, args []string) error {
 	if c.json {
 		return printJSON(e.stdout, s)
 	}
-	commit, date := s.Commit, s.Date
-	if commit == "" {
-		commit = "unknown"
-	}
-	if date == "" {
-		date = "unknown"
-	}
-	_, err := fmt.Fprintf(e.stdout, "systemuser-agent %s (commit %s, built %s, %s %s/%s)\n", s.Version, commit, date, s.Go, s.OS, s.Arch)
+	_, err := fmt.Fprintf(e.stdout, "systemuser-agent %s (commit %s, built %s, %s %s/%s)\n", s.Version,
+		cmp.Or(s.Commit, "unknown"), cmp.Or(s.Date, "unknown"), s.Go, s.OS, s.Arch)
 	return err
 }
