@@ -21,6 +21,9 @@ type Pending struct {
 	RequestID string
 	// ConfirmURL is where an administrator of the organisation approves it.
 	ConfirmURL string
+	// Change is true for a change request of an existing system user's rights (RequestID is then the
+	// change request's id).
+	Change bool
 }
 
 // WaitingError says which requests wait for approval and where to approve them.
@@ -36,7 +39,11 @@ func (e *WaitingError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "system user %q: an administrator of the organisation opens %s and approves", p.SystemUser, p.ConfirmURL)
+		what := ""
+		if p.Change {
+			what = " the change of its rights"
+		}
+		fmt.Fprintf(&b, "system user %q: an administrator of the organisation opens %s and approves%s", p.SystemUser, p.ConfirmURL, what)
 	}
 	b.WriteString(". Then run `agent request wait` (or `agent request status`)")
 	return b.String()

@@ -128,6 +128,14 @@ func (e *env) eventsOf(step, status string) []setup.Event {
 // approveOnWait makes the sandbox approve (or reject) a request as soon as setup waits for it.
 func (e *env) approveOnWait(approve bool) {
 	e.onEvent = func(ev setup.Event) {
+		if ev.Step == setup.StepApproval && ev.Status == setup.StatusWaiting && ev.RequestID != "" && ev.Detail["kind"] == "change" {
+			if approve {
+				_ = e.sb.ApproveChange(ev.RequestID)
+			} else {
+				_ = e.sb.RejectChange(ev.RequestID)
+			}
+			return
+		}
 		if ev.Step == setup.StepApproval && ev.Status == setup.StatusWaiting && ev.RequestID != "" {
 			if approve {
 				_ = e.sb.Approve(ev.RequestID)

@@ -130,6 +130,14 @@ func (s *Setup) Run(ctx context.Context, o Options) (*config.State, error) {
 	if err := s.approvalStep(ctx, st, users, o); err != nil {
 		return st, err
 	}
+	for _, su := range users {
+		if err := s.changeStep(ctx, st, su); err != nil {
+			return st, err
+		}
+	}
+	if err := s.changeApprovalStep(ctx, st, users, o); err != nil {
+		return st, err
+	}
 	return st, s.tokenStep(ctx, st, users)
 }
 

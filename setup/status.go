@@ -40,6 +40,13 @@ func (s *Setup) Status(ctx context.Context, names []string) (*config.State, erro
 			}
 			s.emit(Event{Step: StepRequest, Status: StatusDone, SystemUser: su.Name, RequestID: us.RequestID,
 				Message: "approved: the system user exists", Detail: map[string]string{"system_user_id": u.ID}})
+			p, err := s.changeStatus(ctx, st, su)
+			if err != nil {
+				return st, s.fail(StepChange, su.Name, err)
+			}
+			if p != nil {
+				pending = append(pending, *p)
+			}
 			continue
 		}
 		if !errors.Is(err, registry.ErrNotFound) {
@@ -85,6 +92,58 @@ func (s *Setup) Status(ctx context.Context, names []string) (*config.State, erro
 		return st, fmt.Errorf("%w for system user(s) %s: run `agent request create`", ErrNoRequest, strings.Join(missing, ", "))
 	}
 	return st, nil
+}
+
+// changeStatus reports an existing system user's rights: a change request waiting (returned as
+// Pending), drift the config asks to fix (`agent setup` sends the change request), or none. It sends
+// nothing; it records what it learns about the change request in the state.
+func (s *Setup) changeStatus(ctx context.Context, st *config.State, su config.SystemUser) (*Pending, error) {
+	us := st.SystemUsers[su.Name]
+	reg, sysID := s.Registry, s.Config.System.ID
+	if c := us.Change; c != nil && c.Status != "" && !(&registry.ChangeRequest{Status: c.Status}).Final() {
+		cr, err := reg.GetChangeRequest(ctx, c.ID)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			us.Change = nil
+		case err != nil:
+			return nil, err
+		default:
+			c.Status, c.ConfirmURL, c.Updated = cr.Status, cr.ConfirmURL, s.now()
+		}
+		if err := s.recordUser(st, su.Name, us); err != nil {
+			return nil, err
+		}
+	}
+	held, err := reg.HeldBy(ctx, sysID, us.SystemUserID)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := reg.GetSystem(ctx, sysID)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := registry.PlanChange(sys, WantedOf(s.Config.Wants(su)), *held)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Empty() {
+		us.Approved = grantOf(held.Rights, held.AccessPackages)
+		if err := s.recordUser(st, su.Name, us); err != nil {
+			return nil, err
+		}
+		s.emit(Event{Step: StepChange, Status: StatusDone, SystemUser: su.Name, Message: "the system user holds what the config asks (no drift)"})
+		return nil, nil
+	}
+	if p := held.PendingFor(ch); p != nil {
+		s.emit(Event{Step: StepChange, Status: StatusWaiting, SystemUser: su.Name, RequestID: p.ID, ConfirmURL: p.ConfirmURL,
+			Message: "change request " + p.Status + " (" + ch.String() + "): an administrator approves it at the confirm URL",
+			Detail: map[string]string{"kind": "change", "status": p.Status, "change": ch.String()}})
+		return &Pending{SystemUser: su.Name, RequestID: p.ID, ConfirmURL: p.ConfirmURL, Change: true}, nil
+	}
+	s.emit(Event{Step: StepChange, Status: StatusSkipped, SystemUser: su.Name,
+		Message: "drift: the system user does not hold what the config asks (" + ch.String() + "): run `agent setup` to send a change request",
+		Detail:  map[string]string{"kind": "change", "drift": ch.String()}})
+	return nil, nil
 }
 
 // findRequest reads the saved request, or the live request by externalRef; nil if there is none.
