@@ -137,7 +137,7 @@ func (s *Setup) changeStatus(ctx context.Context, st *config.State, su config.Sy
 	if p := held.PendingFor(ch); p != nil {
 		s.emit(Event{Step: StepChange, Status: StatusWaiting, SystemUser: su.Name, RequestID: p.ID, ConfirmURL: p.ConfirmURL,
 			Message: "change request " + p.Status + " (" + ch.String() + "): an administrator approves it at the confirm URL",
-			Detail: map[string]string{"kind": "change", "status": p.Status, "change": ch.String()}})
+			Detail:  map[string]string{"kind": "change", "status": p.Status, "change": ch.String()}})
 		return &Pending{SystemUser: su.Name, RequestID: p.ID, ConfirmURL: p.ConfirmURL, Change: true}, nil
 	}
 	s.emit(Event{Step: StepChange, Status: StatusSkipped, SystemUser: su.Name,
