@@ -323,10 +323,14 @@ func (l *lane) waitToken(t *testing.T, timeout time.Duration) time.Duration {
 	return 0
 }
 
-// doctor runs "systemuser-agent doctor" inside and fails t unless its output has every want.
+// doctor runs "systemuser-agent doctor" inside and fails t unless its output has every want and it sees
+// the package's unit as the installed service.
 func (l *lane) doctor(t *testing.T, want ...string) {
 	t.Helper()
 	out, _ := l.run(t, cBinary, "doctor")
+	if strings.Contains(out, "the service is not installed") {
+		t.Errorf("doctor does not see the package's unit:\n%s", out)
+	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
 			t.Errorf("doctor does not say %q:\n%s", w, out)
