@@ -113,7 +113,7 @@ func clientsAdd(e *env, c *common, cfg *config.Config, id string, f *clientsFlag
 		return err
 	}
 	cl.SecretSHA256 = s.Digest()
-	return reportSecret(e, c, "added", cl, s, f.printSecret)
+	return reportSecret(e, c, "added", cl, s, f.printSecret, cfg.Listen)
 }
 
 func clientsRotate(e *env, c *common, cfg *config.Config, id string, printSecret bool) error {
@@ -124,7 +124,7 @@ func clientsRotate(e *env, c *common, cfg *config.Config, id string, printSecret
 	if err != nil {
 		return err
 	}
-	return reportSecret(e, c, "rotated", cl, s, printSecret)
+	return reportSecret(e, c, "rotated", cl, s, printSecret, cfg.Listen)
 }
 
 func clientsRemove(e *env, c *common, cfg *config.Config, id string) error {
@@ -175,10 +175,14 @@ func clientsList(e *env, c *common, cfg *config.Config) error {
 	return nil
 }
 
-// reportSecret says what was done; the secret itself appears only with --print-secret.
-func reportSecret(e *env, c *common, action string, cl config.Client, s *callersecret.Secret, printSecret bool) error {
+// reportSecret says what was done and which URL the caller uses (the literal listen address: a caller
+// told "localhost" may resolve the other loopback family); the secret itself appears only with
+// --print-secret.
+func reportSecret(e *env, c *common, action string, cl config.Client, s *callersecret.Secret, printSecret bool, listen string) error {
+	tokenURL := "http://" + listen + "/oauth2/token"
 	if c.json {
-		out := map[string]any{"action": action, "id": cl.ID, "os_user": cl.OSUser, "secret_file": cl.SecretFile, "secret_sha256": cl.SecretSHA256}
+		out := map[string]any{"action": action, "id": cl.ID, "os_user": cl.OSUser, "secret_file": cl.SecretFile,
+			"secret_sha256": cl.SecretSHA256, "token_url": tokenURL}
 		if printSecret {
 			out["secret"] = string(s.Reveal())
 		}
@@ -192,6 +196,7 @@ func reportSecret(e *env, c *common, action string, cl config.Client, s *callers
 	if printSecret {
 		fmt.Fprintf(e.stdout, "Secret (shown this once; store it where only the caller can read it):\n%s\n", s.Reveal())
 	}
+	fmt.Fprintf(e.stdout, "Token URL for the caller: %s (the literal address, never localhost).\n", tokenURL)
 	fmt.Fprintln(e.stdout, "Restart the service so it loads the change: agent service restart")
 	return nil
 }

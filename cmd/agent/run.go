@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,6 +30,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	log := slog.New(installer.ServiceLogHandler(inService, cfg.Log.Handler(e.stderr)))
 	if hardenErr != nil {
 		log.Warn("could not harden the process (core dumps, ptrace)", "err", hardenErr)
+	}
+	if err := setup.StartChecks(c.config, stateDirOf(&c), time.Now(), log); err != nil {
+		return err
 	}
 	ks, err := setup.OpenKeyStore(cfg.Maskinporten.Key, inService, os.Getenv("CREDENTIALS_DIRECTORY"))
 	if err != nil {
