@@ -16,7 +16,14 @@ func TestD9ExclusiveAddrUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	raw, err := ln.(*net.TCPListener).SyscallConn()
+	tl, ok := ln.(*net.TCPListener)
+	if d, isDual := ln.(*dualListener); isDual {
+		tl, ok = d.Listener.(*net.TCPListener)
+	}
+	if !ok {
+		t.Fatalf("Listen returned %T", ln)
+	}
+	raw, err := tl.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ func syncDir(string) error { return nil }
 func giveToDirOwner(path, dir string) error { return nil }
 
 // renameBusyFor bounds how long replaceFile retries while a reader holds the target open.
-const renameBusyFor = 2 * time.Second
+const renameBusyFor = 5 * time.Second
 
 // replaceFile renames tmp over path. On Windows a file another process has open without
 // FILE_SHARE_DELETE (Go's os.Open, and most programs, open that way) cannot be replaced: MoveFileEx

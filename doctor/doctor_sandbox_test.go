@@ -165,6 +165,9 @@ func TestDoctorPortAndCallers(t *testing.T) {
 	if runtime.GOOS == "linux" && !strings.Contains(f.Message, fmt.Sprintf("pid %d", os.Getpid())) {
 		t.Errorf("the port's owner (this test, pid %d) is not named: %s", os.Getpid(), f.Message)
 	}
+	if runtime.GOOS == "windows" {
+		t.Skip("the callers part writes secret files with Unix modes; on Windows a secret file needs a protected DACL, which wine does not keep (docs/windows-test-plan.md step 13)")
+	}
 	find(t, rep, CheckCallers, SevOK)
 	if w := find(t, rep, CheckCallers, SevWarning); !strings.Contains(w.Message, "gone") || !strings.Contains(w.Fix, "agent clients rotate gone") {
 		t.Errorf("missing secret file: %+v", w)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/internal/winelane"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
@@ -41,6 +42,7 @@ func sha(b []byte) string {
 }
 
 func TestClientsAddListRotateRemove(t *testing.T) {
+	winelane.Skip(t, "wine does not keep the protected DACL the agent gives the secret folder (it reads back unprotected), so the agent's own check refuses it; docs/windows-test-plan.md step 13")
 	cfgPath := clientsConfig(t)
 	dir := filepath.Dir(filepath.Dir(cfgPath))
 	secretFile := filepath.Join(dir, "callers", "sap.secret")

@@ -13,6 +13,7 @@ import (
 // TestDoctorCommand runs `agent doctor` as wired: healthy after a setup (exit 0), then with the
 // upstreams gone (exit 1, each problem with its fix), in text and JSON.
 func TestDoctorCommand(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	w := newWizEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

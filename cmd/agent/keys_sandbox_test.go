@@ -19,6 +19,7 @@ import (
 // sandbox accepts once the public JWK it printed is registered on the client, as an operator would do
 // in Samarbeidsportalen.
 func TestKeysGenerateSignsGrantsTheSandboxAccepts(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()

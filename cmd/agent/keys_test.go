@@ -137,6 +137,7 @@ func thumb(t *testing.T, k *rsa.PrivateKey) string {
 }
 
 func TestKeysGenerate(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	dir := filepath.Join(t.TempDir(), "keys")
 	r := &keysRun{t: t}
 	code, out, errOut := r.run("", "generate", "--backend", "file", "--path", dir, "--json")
@@ -181,6 +182,7 @@ func keyFile(t *testing.T, name string, data []byte) string {
 }
 
 func TestKeysImport(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	k := cliKey()
 	p8, _ := x509.MarshalPKCS8PrivateKey(k)
 	enc, err := pkcs8.MarshalPrivateKey(k, []byte("s3cret"), nil)
@@ -229,6 +231,7 @@ func TestKeysImport(t *testing.T) {
 }
 
 func TestKeysImportRefusals(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	k := cliKey()
 	enc, err := pkcs8.MarshalPrivateKey(k, []byte("s3cret"), nil)
 	if err != nil {
@@ -270,6 +273,7 @@ func TestKeysImportRefusals(t *testing.T) {
 }
 
 func TestKeysPublicListDelete(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	dir := t.TempDir()
 	r := &keysRun{t: t}
 	for _, n := range []string{"maskinporten", "spare"} {
@@ -316,6 +320,7 @@ func TestKeysPublicListDelete(t *testing.T) {
 }
 
 func TestKeysRotateActivate(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	dir := t.TempDir()
 	file := []string{"--backend", "file", "--path", dir, "--json"}
 	r := &keysRun{t: t}
@@ -382,6 +387,7 @@ func TestKeysRotateActivate(t *testing.T) {
 }
 
 func TestKeysUsage(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	r := &keysRun{t: t}
 	cases := [][]string{
 		{},
@@ -404,6 +410,7 @@ func TestKeysUsage(t *testing.T) {
 
 // TestKeysFromConfig uses the config's maskinporten.key and kid instead of --backend.
 func TestKeysFromConfig(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	cfg := filepath.Join(dir, "config.yaml")

@@ -97,6 +97,7 @@ func TestWizardInteractive(t *testing.T) {
 // TestBadAnswersKeepOldConfig: until the answers make a complete, valid config, the old file stays byte
 // for byte: bad flags, missing answers, input that ends, Ctrl-C, and an answer that Save refuses.
 func TestBadAnswersKeepOldConfig(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	w := newWizEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

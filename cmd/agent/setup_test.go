@@ -79,6 +79,7 @@ func noSecretIn(t *testing.T, w *wizEnv, outs ...string) {
 }
 
 func TestSetupNonInteractiveToServedToken(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	w := newWizEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -107,6 +108,7 @@ func TestSetupNonInteractiveToServedToken(t *testing.T) {
 // TestSetupStoppedThenRerun stops setup once its requests are sent (Ctrl-C, and --no-wait's exit 3),
 // then runs it again to the same end: nothing created twice.
 func TestSetupStoppedThenRerun(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	for _, how := range []string{"cancel", "no-wait"} {
 		t.Run(how, func(t *testing.T) {
 			w := newWizEnv(t)
@@ -211,6 +213,7 @@ func withoutFlag(args []string, flag string) []string {
 // TestSetupKeyFromStdin imports the key from stdin (--key-file -), never from a flag value, and keeps it
 // on a second run; a different key under the same name is refused.
 func TestSetupKeyFromStdin(t *testing.T) {
+	skipFileBackendOnWindows(t)
 	w := newWizEnv(t)
 	pemBytes, err := os.ReadFile(w.keyFile)
 	if err != nil {
