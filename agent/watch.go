@@ -215,17 +215,18 @@ func (s *Server) Watch(ctx context.Context) {
 	}
 }
 
-// watch calls Watch every interval until ctx ends.
+// watch calls Watch every interval until ctx ends, the first time one interval after the start (the
+// key's expiry is checked at once by SetKeyExpiry; token requests report upstream problems meanwhile).
 func (s *Server) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		s.Watch(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		s.Watch(ctx)
 	}
 }
 

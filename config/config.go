@@ -213,10 +213,15 @@ type Log struct {
 
 // Handler is the slog handler these settings ask for, writing to w: text or JSON at the level (an
 // unknown level means info; Validate refuses it).
-func (l Log) Handler(w io.Writer) slog.Handler {
+func (l Log) Handler(w io.Writer) slog.Handler { return l.LevelHandler(w, new(slog.LevelVar)) }
+
+// LevelHandler is Handler with its level held in lv, set from Level now; whoever holds lv may change the
+// level later (a configuration reload).
+func (l Log) LevelHandler(w io.Writer, lv *slog.LevelVar) slog.Handler {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(l.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if l.Format == "json" {
 		return slog.NewJSONHandler(w, opts)
 	}

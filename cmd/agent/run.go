@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +14,7 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/setup"
+	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
@@ -27,7 +29,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	inService := !installer.Interactive()
-	log := slog.New(installer.ServiceLogHandler(inService, cfg.Log.Handler(e.stderr)))
+	level := new(slog.LevelVar) // a reload changes it
+	log := slog.New(installer.ServiceLogHandler(inService, cfg.Log.LevelHandler(e.stderr, level)))
 	if hardenErr != nil {
 		log.Warn("could not harden the process (core dumps, ptrace)", "err", hardenErr)
 	}
@@ -41,13 +44,24 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// Everything that may wait (for a key, for requests) runs as the service body, so the service manager
 	// sees a started service and a clean stop.
 	return runAsService(ctx, e, c.config, func(ctx context.Context) error {
-		return serveTokens(ctx, cfg, stateDirOf(&c), ks, inService, log)
+		return serveTokens(ctx, cfg, service{configPath: c.config, stateDir: stateDirOf(&c), ks: ks, inService: inService, log: log, level: level})
 	})
 }
 
-// serveTokens is the service body: key, token client and cache, local endpoint until ctx ends.
-func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks keystore.Store, inService bool, log *slog.Logger) error {
-	signer, kid, err := setup.ServiceKey(ctx, cfg, ks, inService, log)
+// service is what the service body is given besides the configuration.
+type service struct {
+	configPath, stateDir string
+	ks                   keystore.Store
+	inService            bool
+	log                  *slog.Logger
+	level                *slog.LevelVar
+}
+
+// serveTokens is the service body: key, token client and cache, local endpoint until ctx ends. A reload
+// request (SIGHUP; see reloadRequests) re-reads the config and the key without a restart.
+func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
+	log := sv.log
+	signer, kid, err := setup.ServiceKey(ctx, cfg, sv.ks, sv.inService, log)
 	if err != nil {
 		return err
 	}
@@ -56,16 +70,53 @@ func serveTokens(ctx context.Context, cfg *config.Config, stateDir string, ks ke
 		return err
 	}
 	cache := setup.TokenCache(cfg, client, log)
+	var cur atomic.Pointer[config.Config]
+	cur.Store(cfg)
 	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: log, Registry: prometheus.NewRegistry(),
-		Ready: func(context.Context) error { return setup.Ready(cfg, stateDir) }})
+		Ready:    func(context.Context) error { return setup.Ready(cur.Load(), sv.stateDir) },
+		LogLevel: sv.level, WatchInterval: agent.DefaultWatchInterval})
 	if err != nil {
 		return err
 	}
+	srv.SetKeyExpiry(kid, setup.KeyExpiry(sv.stateDir, kid))
 	ln, err := agent.Listen(ctx, cfg.Listen)
 	if err != nil {
 		return err
 	}
+	go func() {
+		for range reloadRequests(ctx) {
+			reload(ctx, sv, srv, client, &cur)
+		}
+	}()
 	log.Info("serving tokens", "listen", ln.Addr().String(), "environment", cfg.Environment,
-		"client_id", cfg.Maskinporten.ClientID, "key_backend", ks.Backend(), "kid", kid)
+		"client_id", cfg.Maskinporten.ClientID, "key_backend", sv.ks.Backend(), "kid", kid)
 	return srv.Run(ctx, ln)
+}
+
+// reload applies a reload request: the config file (callers, scopes, system users, log level; a broken
+// one is refused and logged, the old one keeps serving), then the key: after `agent keys activate` the
+// key under the configured name has a new kid, and the token client switches to it at once.
+func reload(ctx context.Context, sv service, srv *agent.Server, client *tokens.Client, cur *atomic.Pointer[config.Config]) {
+	sv.log.Info("reload requested")
+	var cfg *config.Config
+	if err := srv.ReloadWith(func() (*config.Config, error) {
+		c, err := config.Load(sv.configPath)
+		cfg = c
+		return c, err
+	}); err != nil {
+		return
+	}
+	cur.Store(cfg)
+	signer, kid, err := setup.Signer(ctx, cfg, sv.ks)
+	if err != nil {
+		sv.log.Error("key reload refused; the current key keeps signing", "kid", client.KeyID(), "reason", err.Error())
+		return
+	}
+	if kid != client.KeyID() {
+		if err := client.SetSigner(signer, kid); err != nil {
+			sv.log.Error("key reload refused; the current key keeps signing", "kid", client.KeyID(), "reason", err.Error())
+			return
+		}
+	}
+	srv.SetKeyExpiry(kid, setup.KeyExpiry(sv.stateDir, kid))
 }

@@ -1,0 +1,22 @@
+//go:build !windows
+
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// reloadRequests delivers one value per SIGHUP (systemctl reload, kill -HUP) until ctx ends.
+func reloadRequests(ctx context.Context) <-chan os.Signal {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	go func() {
+		<-ctx.Done()
+		signal.Stop(ch)
+		close(ch)
+	}()
+	return ch
+}
