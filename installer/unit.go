@@ -28,6 +28,9 @@ StartLimitBurst=5
 [Service]
 Type=simple
 ExecStart={{.ExecStart}}
+# systemctl reload: the agent re-reads its config and key (callers, scopes, log level, a new key after
+# "agent keys activate") without a restart.
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=5s
 {{if .User}}User={{.User}}

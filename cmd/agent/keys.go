@@ -273,8 +273,7 @@ func (t *keyTarget) activate(ctx context.Context, e *env, asJSON bool) error {
 	fmt.Fprintf(e.stdout, "%q is now the new key (kid %s); the old one is kept as %q.\n", t.name, nw.KID, keystore.PreviousName(t.name))
 	fmt.Fprintf(e.stdout, "This is safe only if the JWK set with both keys was uploaded at least 2 minutes ago (Maskinporten propagation).\n"+
 		"Now: if the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint);\n"+
-		"then make the running service sign with it, without a restart: systemctl reload systemuser-agent\n"+
-		"(or kill -HUP the agent's process; on Windows: agent service restart).\n"+
+		"then the running service signs with it after: systemctl reload systemuser-agent (Windows: agent service restart).\n"+
 		"After more than 2 more minutes (grant lifetime and propagation), upload only the new key:\n", nw.KID)
 	if err := printJSON(e.stdout, final); err != nil {
 		return err

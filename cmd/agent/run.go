@@ -14,7 +14,6 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/setup"
-	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
@@ -57,8 +56,7 @@ type service struct {
 	level                *slog.LevelVar
 }
 
-// serveTokens is the service body: key, token client and cache, local endpoint until ctx ends. A reload
-// request (SIGHUP; see reloadRequests) re-reads the config and the key without a restart.
+// serveTokens is the service body until ctx ends; a reload request (SIGHUP) re-reads config and key.
 func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 	log := sv.log
 	signer, kid, err := setup.ServiceKey(ctx, cfg, sv.ks, sv.inService, log)
@@ -84,39 +82,13 @@ func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 		return err
 	}
 	go func() {
-		for range reloadRequests(ctx) {
-			reload(ctx, sv, srv, client, &cur)
+		for range installer.ReloadRequests(ctx) {
+			if c := setup.Reload(ctx, sv.configPath, sv.stateDir, sv.ks, srv, client, log); c != nil {
+				cur.Store(c)
+			}
 		}
 	}()
 	log.Info("serving tokens", "listen", ln.Addr().String(), "environment", cfg.Environment,
 		"client_id", cfg.Maskinporten.ClientID, "key_backend", sv.ks.Backend(), "kid", kid)
 	return srv.Run(ctx, ln)
-}
-
-// reload applies a reload request: the config file (callers, scopes, system users, log level; a broken
-// one is refused and logged, the old one keeps serving), then the key: after `agent keys activate` the
-// key under the configured name has a new kid, and the token client switches to it at once.
-func reload(ctx context.Context, sv service, srv *agent.Server, client *tokens.Client, cur *atomic.Pointer[config.Config]) {
-	sv.log.Info("reload requested")
-	var cfg *config.Config
-	if err := srv.ReloadWith(func() (*config.Config, error) {
-		c, err := config.Load(sv.configPath)
-		cfg = c
-		return c, err
-	}); err != nil {
-		return
-	}
-	cur.Store(cfg)
-	signer, kid, err := setup.Signer(ctx, cfg, sv.ks)
-	if err != nil {
-		sv.log.Error("key reload refused; the current key keeps signing", "kid", client.KeyID(), "reason", err.Error())
-		return
-	}
-	if kid != client.KeyID() {
-		if err := client.SetSigner(signer, kid); err != nil {
-			sv.log.Error("key reload refused; the current key keeps signing", "kid", client.KeyID(), "reason", err.Error())
-			return
-		}
-	}
-	srv.SetKeyExpiry(kid, setup.KeyExpiry(sv.stateDir, kid))
 }

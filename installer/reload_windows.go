@@ -1,13 +1,13 @@
-package main
+package installer
 
 import (
 	"context"
 	"os"
 )
 
-// reloadRequests on Windows: not wired yet (a service control or a hand-over pipe message would carry
+// ReloadRequests on Windows: not wired yet (a service control or a hand-over pipe message would carry
 // it); the channel never delivers, so a change needs a service restart there.
-func reloadRequests(ctx context.Context) <-chan os.Signal {
+func ReloadRequests(ctx context.Context) <-chan os.Signal {
 	ch := make(chan os.Signal)
 	go func() {
 		<-ctx.Done()

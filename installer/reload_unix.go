@@ -1,6 +1,6 @@
 //go:build !windows
 
-package main
+package installer
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"syscall"
 )
 
-// reloadRequests delivers one value per SIGHUP (systemctl reload, kill -HUP) until ctx ends.
-func reloadRequests(ctx context.Context) <-chan os.Signal {
+// ReloadRequests delivers one value per SIGHUP (systemctl reload, kill -HUP) until ctx ends.
+func ReloadRequests(ctx context.Context) <-chan os.Signal {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	go func() {
