@@ -103,3 +103,28 @@ func TestSaveStateVersion(t *testing.T) {
 		t.Error("saved nil")
 	}
 }
+
+// TestAccepted holds the one rule for "is this system user accepted?": status Accepted in any case, and
+// not timed out; Unaccepted lists the others in config order, a missing entry included.
+func TestAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		us   SystemUserState
+		want bool
+	}{
+		{SystemUserState{Status: "Accepted"}, true},
+		{SystemUserState{Status: "accepted"}, true},
+		{SystemUserState{Status: "Accepted", TimedOut: true}, false},
+		{SystemUserState{Status: "New"}, false},
+		{SystemUserState{Status: "Rejected"}, false},
+		{SystemUserState{}, false},
+	} {
+		if got := tc.us.Accepted(); got != tc.want {
+			t.Errorf("%+v.Accepted() = %v, want %v", tc.us, got, tc.want)
+		}
+	}
+	st := &State{SystemUsers: map[string]SystemUserState{"a": {Status: "Accepted"}, "b": {Status: "New"}}}
+	got := st.Unaccepted([]SystemUser{{Name: "a"}, {Name: "b"}, {Name: "c"}})
+	if strings.Join(got, ",") != "b,c" {
+		t.Errorf("Unaccepted = %v, want [b c]", got)
+	}
+}

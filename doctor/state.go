@@ -75,7 +75,7 @@ func (r *run) userUpstream(ctx context.Context, reg *registry.Client, su config.
 		r.checkDrift(ctx, reg, su, u.ID)
 		return
 	}
-	if errors.Is(err, registry.ErrNotFound) && us.SystemUserID != "" && strings.EqualFold(us.Status, registry.StatusAccepted) {
+	if errors.Is(err, registry.ErrNotFound) && us.SystemUserID != "" && us.Accepted() {
 		r.add(Finding{Check: CheckRequest, Severity: SevError,
 			Message: fmt.Sprintf("system user %q (id %s) no longer exists in Altinn: it was deleted (tokens fail with MP-303)", su.Name, us.SystemUserID),
 			Fix:     "request a new one: `agent setup --new-request` (an administrator approves it; the new system user gets a new id)",
@@ -122,7 +122,7 @@ func (r *run) stateFromFile(st *config.State) {
 		case !ok || us.Status == "":
 			r.add(Finding{Check: CheckRequest, Severity: SevWarning, Message: fmt.Sprintf("system user %q: no request recorded", su.Name),
 				Fix: "run `agent setup` (or `agent request create`)"})
-		case strings.EqualFold(us.Status, registry.StatusAccepted):
+		case us.Accepted():
 			r.add(Finding{Check: CheckRequest, Severity: SevOK, Message: fmt.Sprintf("system user %q was approved (id %s, per the state file)", su.Name, us.SystemUserID)})
 		default:
 			r.add(requestFinding(su.Name, us.RequestID, us.Status, us.TimedOut, us.ConfirmURL, "the state file"))

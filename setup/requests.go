@@ -29,7 +29,7 @@ func (s *Setup) record(st *config.State, name string, us config.SystemUserState,
 			us.SystemUserID = "" // another request: a system user id of the old one is no longer ours
 		}
 		us.RequestID, us.Status, us.TimedOut, us.ConfirmURL = r.ID, r.Status, r.TimedOut, r.ConfirmURL
-		if r.Is(registry.StatusAccepted) && us.SystemUserID == "" {
+		if us.Accepted() && us.SystemUserID == "" {
 			us.SystemUserID = r.ID // Altinn gives the system user the request's id
 		}
 	}
@@ -38,8 +38,13 @@ func (s *Setup) record(st *config.State, name string, us config.SystemUserState,
 	return s.save(st)
 }
 
-// accepted records an existing system user.
-func (s *Setup) accepted(st *config.State, name string, us config.SystemUserState, u *registry.SystemUser) error {
+// accepted reports whether Altinn's request r is accepted, by the one rule (config.SystemUserState.Accepted).
+func accepted(r *registry.Request) bool {
+	return config.SystemUserState{Status: r.Status, TimedOut: r.TimedOut}.Accepted()
+}
+
+// recordAccepted records an existing system user.
+func (s *Setup) recordAccepted(st *config.State, name string, us config.SystemUserState, u *registry.SystemUser) error {
 	us.Status, us.TimedOut, us.SystemUserID = registry.StatusAccepted, false, u.ID
 	return s.record(st, name, us, nil)
 }
@@ -53,7 +58,7 @@ func (s *Setup) requestStep(ctx context.Context, st *config.State, su config.Sys
 	s.emit(Event{Step: StepRequest, Status: StatusStart, SystemUser: su.Name})
 	u, err := reg.SystemUserByQuery(ctx, sysID, org, su.ExternalRef)
 	if err == nil {
-		if err := s.accepted(st, su.Name, us, u); err != nil {
+		if err := s.recordAccepted(st, su.Name, us, u); err != nil {
 			return s.fail(StepRequest, su.Name, err)
 		}
 		s.emit(Event{Step: StepRequest, Status: StatusSkipped, SystemUser: su.Name,
@@ -74,7 +79,7 @@ func (s *Setup) requestStep(ctx context.Context, st *config.State, su config.Sys
 			return s.fail(StepRequest, su.Name, err)
 		}
 	}
-	if r != nil && r.Final() && !r.Is(registry.StatusAccepted) {
+	if r != nil && r.Final() && !accepted(r) {
 		ended := &RequestEndedError{SystemUser: su.Name, RequestID: r.ID, Status: r.Status, TimedOut: r.TimedOut}
 		if !newRequest {
 			s.emit(Event{Step: StepRequest, Status: StatusFailed, SystemUser: su.Name, RequestID: r.ID, Message: ended.Error()})
@@ -98,7 +103,7 @@ func (s *Setup) requestStep(ctx context.Context, st *config.State, su config.Sys
 		if errors.As(err, &pe) && pe.Has(registry.CodeSystemUserExists) {
 			// Approved between our look-up and the create: record the system user.
 			if u, qerr := reg.SystemUserByQuery(ctx, sysID, org, su.ExternalRef); qerr == nil {
-				if err := s.accepted(st, su.Name, us, u); err != nil {
+				if err := s.recordAccepted(st, su.Name, us, u); err != nil {
 					return s.fail(StepRequest, su.Name, err)
 				}
 				s.emit(Event{Step: StepRequest, Status: StatusSkipped, SystemUser: su.Name, Message: "the system user exists already"})
@@ -186,7 +191,7 @@ func (s *Setup) waitOne(ctx context.Context, st *config.State, p Pending, wo reg
 	if saveErr != nil {
 		return s.fail(StepApproval, p.SystemUser, saveErr)
 	}
-	if !r.Is(registry.StatusAccepted) || r.TimedOut {
+	if !accepted(r) {
 		ended := &RequestEndedError{SystemUser: p.SystemUser, RequestID: r.ID, Status: r.Status, TimedOut: r.TimedOut}
 		s.emit(Event{Step: StepApproval, Status: StatusFailed, SystemUser: p.SystemUser, RequestID: r.ID, Message: ended.Error()})
 		return ended
@@ -214,7 +219,7 @@ func (s *Setup) tokenStep(ctx context.Context, st *config.State, users []config.
 		return nil
 	}
 	for _, su := range users {
-		if !(&registry.Request{Status: st.SystemUsers[su.Name].Status}).Is(registry.StatusAccepted) {
+		if !st.SystemUsers[su.Name].Accepted() {
 			continue
 		}
 		s.emit(Event{Step: StepToken, Status: StatusStart, SystemUser: su.Name})

@@ -35,7 +35,7 @@ func (s *Setup) Status(ctx context.Context, names []string) (*config.State, erro
 		us := userState(st, su)
 		u, err := reg.SystemUserByQuery(ctx, cfg.System.ID, cfg.Organization, su.ExternalRef)
 		if err == nil {
-			if err := s.accepted(st, su.Name, us, u); err != nil {
+			if err := s.recordAccepted(st, su.Name, us, u); err != nil {
 				return st, s.fail(StepRequest, su.Name, err)
 			}
 			s.emit(Event{Step: StepRequest, Status: StatusDone, SystemUser: su.Name, RequestID: us.RequestID,
@@ -73,7 +73,7 @@ func (s *Setup) Status(ctx context.Context, names []string) (*config.State, erro
 		case r.Waiting():
 			ev.Status = StatusWaiting
 			pending = append(pending, Pending{SystemUser: su.Name, RequestID: r.ID, ConfirmURL: r.ConfirmURL})
-		case !r.Is(registry.StatusAccepted) || r.TimedOut:
+		case !accepted(r):
 			ev.Status = StatusFailed
 			e := &RequestEndedError{SystemUser: su.Name, RequestID: r.ID, Status: r.Status, TimedOut: r.TimedOut}
 			ev.Message = e.Error()

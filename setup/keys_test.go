@@ -1,0 +1,50 @@
+package setup
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPasswordLine holds the one password-file rule of every key import (`agent keys import
+// --password-file`, `agent setup --key-password-file`, --password-stdin): the first line, without its
+// line ending; the rest of the file is ignored.
+func TestPasswordLine(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"bare", "s3cret", "s3cret"},
+		{"newline", "s3cret\n", "s3cret"},
+		{"crlf", "s3cret\r\n", "s3cret"},
+		{"second line ignored", "s3cret\nnot this\n", "s3cret"},
+		{"trailing spaces kept", "s3cret  \n", "s3cret  "},
+		{"empty", "", ""},
+		{"empty first line", "\nnot this", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(PasswordLine([]byte(tc.in))); got != tc.want {
+				t.Errorf("PasswordLine(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadPasswordFileAndStdin: the file and stdin follow the same rule; a file that is too large is
+// refused.
+func TestReadPasswordFileAndStdin(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(path, []byte("s3cret\r\nrest"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func() ([]byte, error){
+		"file":  func() ([]byte, error) { return ReadPassword(path, nil) },
+		"stdin": func() ([]byte, error) { return ReadPassword("-", strings.NewReader("s3cret\r\nrest")) },
+	} {
+		if pw, err := read(); err != nil || string(pw) != "s3cret" {
+			t.Errorf("%s: %q, %v; want s3cret", name, pw, err)
+		}
+	}
+	big := strings.NewReader(strings.Repeat("x", maxPasswordFile+1))
+	if _, err := ReadPassword("-", big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("an oversized password input: %v, want a size error", err)
+	}
+}
