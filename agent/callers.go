@@ -102,59 +102,14 @@ func (t *callerTable) byOSUser(osUser, id string) *caller {
 	return found
 }
 
-func buildSystemUsers(list []config.SystemUser) (map[string]config.SystemUser, error) {
-	m := make(map[string]config.SystemUser, len(list))
-	for i, su := range list {
-		if su.Name == "" {
-			return nil, fmt.Errorf("agent: config field system_users[%d].name is empty; give every system "+
-				"user a name callers can refer to", i)
-		}
-		if _, dup := m[su.Name]; dup {
-			return nil, fmt.Errorf("agent: config field system_users[%d].name %q is used twice; names must be "+
-				"unique", i, su.Name)
-		}
-		m[su.Name] = su
-	}
-	return m, nil
-}
-
-func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*callerTable, error) {
+// buildCallers builds the lookup table of callers that config.CheckServing has checked: ids unique,
+// digests 64 hex digits (or none for an os_user caller), system users and scopes known, kinds valid.
+func buildCallers(list []config.Client, sus map[string]config.SystemUser) *callerTable {
 	t := &callerTable{ids: make(map[string]*caller, len(list))}
-	for i, c := range list {
-		field := fmt.Sprintf("clients[%d]", i)
-		if c.ID == "" || strings.ContainsAny(c.ID, ": \t\r\n") || !printable(c.ID) {
-			return nil, fmt.Errorf("agent: config field %s.id %q must be non-empty printable text without "+
-				"spaces or colons (it is the OAuth2 client_id)", field, c.ID)
-		}
-		field = fmt.Sprintf("clients[%d] (%s)", i, c.ID)
-		if t.ids[c.ID] != nil {
-			return nil, fmt.Errorf("agent: config field %s.id is used twice; client ids must be unique", field)
-		}
-		raw, err := hex.DecodeString(c.SecretSHA256)
+	for _, c := range list {
+		raw, _ := hex.DecodeString(c.SecretSHA256)
 		noSecret := c.SecretSHA256 == "" && c.OSUser != ""
-		if !noSecret && (err != nil || len(raw) != sha256.Size) {
-			return nil, fmt.Errorf("agent: config field %s.secret_sha256 must be 64 hex digits (the SHA-256 "+
-				"of the caller's secret); make a new secret with \"agent clients add\"", field)
-		}
-		if len(c.SystemUsers) == 0 {
-			return nil, fmt.Errorf("agent: config field %s.system_users is empty; name the system users this "+
-				"caller may use (callers get nothing by default)", field)
-		}
-		for _, name := range c.SystemUsers {
-			if _, ok := sus[name]; !ok {
-				return nil, fmt.Errorf("agent: config field %s.system_users names %q, which is not in "+
-					"system_users; add it there or remove it here", field, name)
-			}
-		}
-		if len(c.Scopes) == 0 {
-			return nil, fmt.Errorf("agent: config field %s.scopes is empty; list the scopes this caller may "+
-				"ask for (callers get nothing by default)", field)
-		}
 		kind := tokens.Kind(c.TokenKind)
-		if !kind.Valid() {
-			return nil, fmt.Errorf("agent: config field %s.token_kind %q is unknown; use maskinporten or altinn",
-				field, c.TokenKind)
-		}
 		if kind == "" {
 			kind = tokens.KindMaskinporten
 		}
@@ -181,7 +136,7 @@ func buildCallers(list []config.Client, sus map[string]config.SystemUser) (*call
 		t.list = append(t.list, cl)
 		t.ids[c.ID] = cl
 	}
-	return t, nil
+	return t
 }
 
 func printable(s string) bool {

@@ -6,36 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
-)
 
-// parseLoopback accepts only a literal loopback address with a port: 127.0.0.0/8 or ::1 (D1). Host
-// names, even localhost, may resolve elsewhere; wildcards and LAN addresses expose the endpoint.
-func parseLoopback(addr string) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q is not host:port; use a literal loopback address such as "+
-			"127.0.0.1:7070 or [::1]:7070", addr)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%q has no numeric port; use e.g. 127.0.0.1:7070", addr)
-	}
-	ip, err := netip.ParseAddr(host)
-	switch {
-	case err != nil:
-		return netip.AddrPort{}, fmt.Errorf("%q names a host, not a literal loopback address: a name (even "+
-			"localhost) may resolve elsewhere; use 127.0.0.1:%s or [::1]:%s", addr, port, port)
-	case ip.IsUnspecified():
-		return netip.AddrPort{}, fmt.Errorf("%q listens on every interface, so other hosts could reach it; "+
-			"use 127.0.0.1:%s or [::1]:%s", addr, port, port)
-	case ip.Zone() != "", !(ip.Is4() && ip.As4()[0] == 127) && ip != netip.IPv6Loopback():
-		return netip.AddrPort{}, fmt.Errorf("%q is not a loopback address (127.0.0.0/8 or ::1), so other "+
-			"hosts could reach it; use 127.0.0.1:%s or [::1]:%s", addr, port, port)
-	}
-	return netip.AddrPortFrom(ip, uint16(p)), nil
-}
+	"github.com/systemuser-agent/systemuser-agent/config"
+)
 
 // Listen opens the local endpoint's TCP listener on a literal loopback address only (D1): 127.0.0.0/8
 // or ::1; a host name (even localhost), a wildcard or a LAN address is refused. There is no fallback
@@ -48,7 +22,7 @@ func parseLoopback(addr string) (netip.AddrPort, error) {
 // holds it, Listen refuses and says so. A host without the other family (IPv6 off) is fine: nobody can
 // listen there either. Callers should still use the literal address.
 func Listen(ctx context.Context, addr string) (net.Listener, error) {
-	ap, err := parseLoopback(addr)
+	ap, err := config.LoopbackAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen address: %w", err)
 	}

@@ -21,20 +21,17 @@ type view struct {
 	cfg         *config.Config
 }
 
-// buildView checks cfg's organisation, system users and callers and builds a view.
+// buildView checks cfg with config's own checks of what the endpoint serves from (organization, listen,
+// system users, callers: config.CheckServing) and builds a view from the checked values.
 func buildView(cfg *config.Config) (*view, error) {
-	if !isOrgNumber(cfg.Organization) {
-		return nil, fmt.Errorf("agent: config field organization %q is not a 9-digit organisation number; "+
-			"set it to the organisation's own number", cfg.Organization)
+	if err := cfg.CheckServing(); err != nil {
+		return nil, fmt.Errorf("agent: config: %w", err)
 	}
-	sus, err := buildSystemUsers(cfg.SystemUsers)
-	if err != nil {
-		return nil, err
+	sus := make(map[string]config.SystemUser, len(cfg.SystemUsers))
+	for _, su := range cfg.SystemUsers {
+		sus[su.Name] = su
 	}
-	callers, err := buildCallers(cfg.Clients, sus)
-	if err != nil {
-		return nil, err
-	}
+	callers := buildCallers(cfg.Clients, sus)
 	v := &view{org: cfg.Organization, systemID: cfg.System.ID, callers: callers, systemUsers: sus, cfg: cfg}
 	for _, c := range callers.list {
 		c.view = v

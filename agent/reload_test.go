@@ -74,7 +74,7 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 	}{
 		{"file does not load", func() error { return a.srv.ReloadWith(func() (*config.Config, error) { return config.Load(path) }) },
 			"agent.yaml"},
-		{"bad caller secret digest", func() error { return a.srv.Reload(badSecret) }, "clients[2] (extra).secret_sha256"},
+		{"bad caller secret digest", func() error { return a.srv.Reload(badSecret) }, "clients[2].secret_sha256"},
 		{"listen changed", func() error { return a.srv.Reload(moved) }, "changes listen"},
 		{"bad log level", func() error { c := testConfig(); c.Log.Level = "loud"; return a.srv.Reload(c) }, "log.level"},
 	}

@@ -164,14 +164,11 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("agent: no token source given; build a tokens.Cache first")
 	}
 	cfg := o.Config
-	ap, err := parseLoopback(cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("agent: config field listen: %w", err)
-	}
 	v, err := buildView(cfg)
 	if err != nil {
 		return nil, err
 	}
+	ap, _ := config.LoopbackAddr(cfg.Listen) // checked by buildView
 	s := &Server{
 		suID:       o.SystemUserID,
 		logLevel:   o.LogLevel,
@@ -308,16 +305,4 @@ func (s *Server) clock(t time.Time) time.Time {
 		return t
 	}
 	return s.now()
-}
-
-func isOrgNumber(s string) bool {
-	if len(s) != 9 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -164,12 +164,12 @@ func TestNewValidates(t *testing.T) {
 		{"host name listen", func(c *config.Config) { c.Listen = "localhost:7070" }, "listen"},
 		{"bad org", func(c *config.Config) { c.Organization = "12345" }, "organization"},
 		{"duplicate system user", func(c *config.Config) { c.SystemUsers[1].Name = "default" }, "system_users[1].name"},
-		{"duplicate client", func(c *config.Config) { c.Clients[1].ID = idA }, "clients[1] (sap).id"},
+		{"duplicate client", func(c *config.Config) { c.Clients[1].ID = idA }, "clients[1].id"},
 		{"client id with colon", func(c *config.Config) { c.Clients[0].ID = "a:b" }, "clients[0].id"},
 		{"bad digest", func(c *config.Config) { c.Clients[0].SecretSHA256 = "abc" }, "secret_sha256"},
-		{"no system users", func(c *config.Config) { c.Clients[0].SystemUsers = nil }, "clients[0] (sap).system_users"},
-		{"unknown system user", func(c *config.Config) { c.Clients[0].SystemUsers = []string{"x"} }, "system_users names"},
-		{"no scopes", func(c *config.Config) { c.Clients[0].Scopes = nil }, "clients[0] (sap).scopes"},
+		{"no system users", func(c *config.Config) { c.Clients[0].SystemUsers = nil }, "clients[0].system_users"},
+		{"unknown system user", func(c *config.Config) { c.Clients[0].SystemUsers = []string{"x"} }, "which is not in system_users"},
+		{"no scopes", func(c *config.Config) { c.Clients[0].Scopes = nil }, "clients[0].scopes"},
 		{"bad kind", func(c *config.Config) { c.Clients[0].TokenKind = "saml" }, "token_kind"},
 	}
 	for _, tc := range cases {

@@ -26,7 +26,7 @@ func (fixedSource) Token(_ context.Context, r tokens.Request) (tokens.Token, err
 // testConfig has one caller, "svc", with os_user osUser and no secret.
 func testConfig(osUser string) *config.Config {
 	return &config.Config{
-		Organization: "310000001",
+		Organization: "314250052", // a valid number: agent.New takes config's mod-11 check
 		Listen:       "127.0.0.1:7070",
 		SystemUsers:  []config.SystemUser{{Name: "default", Scopes: []string{"test:a"}}},
 		Clients: []config.Client{{ID: "svc", OSUser: osUser, SystemUsers: []string{"default"},

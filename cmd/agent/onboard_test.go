@@ -121,18 +121,6 @@ func TestNewSetupOnboardsAndPrintsNoSecret(t *testing.T) {
 	}
 }
 
-func TestNewSetupMissingKey(t *testing.T) {
-	_, cfg, _, src := onboardEnv(t)
-	s, err := setup.New(cfg, t.TempDir(), keystore.NewMemory(), src, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Run(context.Background(), setup.Options{})
-	if !errors.Is(err, keystore.ErrNotFound) || !strings.Contains(err.Error(), "agent keys generate") {
-		t.Errorf("error %v", err)
-	}
-}
-
 func TestRequestAndSystemUsage(t *testing.T) {
 	tests := []struct {
 		args []string
