@@ -26,10 +26,10 @@ import (
 // server is one agent installation: its key directory, config and (once started) process.
 type server struct {
 	dir, cfgPath, listen, secret, kid, clientID string
-	ks                                           keystore.Store
-	logs                                         *syncBuffer
-	cmd                                          *exec.Cmd
-	exited                                       chan error
+	ks                                          keystore.Store
+	logs                                        *syncBuffer
+	cmd                                         *exec.Cmd
+	exited                                      chan error
 }
 
 // newServer makes a file-backend key and a config for the organisation's system on client clientID.
