@@ -91,7 +91,8 @@ func WithChain(key crypto.Signer, certs []*x509.Certificate) (crypto.Signer, err
 // ParseCertifiedKey is ParsePrivateKey for an enterprise certificate (virksomhetssertifikat): it also
 // reads the certificates in the input — the PKCS#12 file's certificate and CA certificates, or the
 // CERTIFICATE blocks of a PEM bundle — and returns the key carrying its chain (see WithChain). Input
-// without certificates gives the plain key.
+// without certificates, or whose certificates are none of them the key's, gives the plain key, as
+// ParsePrivateKey would.
 func ParseCertifiedKey(data, password []byte) (crypto.Signer, error) {
 	key, err := ParsePrivateKey(data, password)
 	if err != nil {
@@ -119,7 +120,11 @@ func ParseCertifiedKey(data, password []byte) (crypto.Signer, error) {
 	if len(certs) == 0 {
 		return key, nil
 	}
-	return WithChain(key, certs)
+	k, err := WithChain(key, certs)
+	if errors.Is(err, ErrUnsupportedKey) {
+		return key, nil // no certificate is the key's: nothing to send as x5c
+	}
+	return k, err
 }
 
 // appendChainPEM appends key's chain to a stored PEM key as CERTIFICATE blocks.
@@ -148,4 +153,12 @@ func storedChain(rest []byte) ([]*x509.Certificate, error) {
 		}
 		chain = append(chain, c)
 	}
+}
+
+// KeyOnly returns key without any certificate chain, for a backend that keeps keys alone (ErrNoChain).
+func KeyOnly(key crypto.Signer) crypto.Signer {
+	if c, ok := key.(*certified); ok {
+		return c.PrivateKey
+	}
+	return key
 }

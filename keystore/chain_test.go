@@ -101,10 +101,14 @@ func TestParseCertifiedKey(t *testing.T) {
 		}
 		verifyRS256(t, k, publicJWKOf(t, k))
 	}
-	// Certificates that are not for the key are refused, not silently kept.
+	// Certificates that are none of them the key's are not kept: the key comes alone, as from
+	// ParsePrivateKey, and WithChain refuses them.
 	other := append(pkcs8PEM(t, key), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stranger.Raw})...)
-	if _, err := ParseCertifiedKey(other, nil); !errors.Is(err, ErrUnsupportedKey) {
-		t.Errorf("stranger's certificate only: got %v, want ErrUnsupportedKey", err)
+	if k, err := ParseCertifiedKey(other, nil); err != nil || Chain(k) != nil {
+		t.Errorf("stranger's certificate only: got %d certificates, %v; want the key alone", len(Chain(k)), err)
+	}
+	if _, err := WithChain(key, []*x509.Certificate{stranger}); !errors.Is(err, ErrUnsupportedKey) {
+		t.Errorf("WithChain with a stranger's certificate: got %v, want ErrUnsupportedKey", err)
 	}
 	// A backend that keeps the key alone refuses a key with a chain rather than dropping the chain.
 	k, _ := WithChain(key, chain)

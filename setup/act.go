@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -121,8 +122,11 @@ func (a *Actions) InstallService() error {
 		a.emit(Event{Step: StepService, Status: StatusSkipped, Message: "not installed (install later with `agent service install`, or run `agent run`)"})
 		return nil
 	}
-	o := ServiceFor(*a.Service, a.Config)
-	inst, err := installer.New(o, nil)
+	o, err := ServiceFor(*a.Service, a.Config)
+	var inst *installer.Installer
+	if err == nil {
+		inst, err = installer.New(o, nil)
+	}
 	if err == nil {
 		err = inst.Install()
 	}
@@ -145,14 +149,26 @@ func (a *Actions) InstallService() error {
 	return nil
 }
 
-// ServiceFor completes installer options from the config: the systemd credential of a systemd-creds key
-// and the listen port.
-func ServiceFor(o installer.Options, cfg *config.Config) installer.Options {
-	if k := cfg.Maskinporten.Key; k.Backend == config.BackendSystemdCreds {
+// ServiceFor completes installer options from the config: the systemd credential of a systemd-creds key,
+// or the key file and TPM device of a tpm2 key (refused when the device is missing or root's only), and
+// the listen port.
+func ServiceFor(o installer.Options, cfg *config.Config) (installer.Options, error) {
+	switch k := cfg.Maskinporten.Key; k.Backend {
+	case config.BackendSystemdCreds:
 		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.SystemdCredPath(k.Path, k.Name)}
+	case config.BackendTPM2:
+		if keystore.IsSoftwareTPM(k.Device) {
+			return o, fmt.Errorf("the key is in a software TPM (%s), which is for tests and the sandbox: install the service with the machine's TPM (key.device /dev/tpmrm0)", k.Device)
+		}
+		tpm, err := installer.TPMAccessFor(cmp.Or(k.Device, keystore.DefaultTPMDevice))
+		if err != nil {
+			return o, fmt.Errorf("backend tpm2: %w", err)
+		}
+		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.TPM2KeyPath(k.Path, k.Name), Plain: true}
+		o.TPM = tpm
 	}
 	o.ListenPort = listenPort(cfg.Listen)
-	return o
+	return o, nil
 }
 
 // listenPort is the port of a "host:port" listen address, or 0.

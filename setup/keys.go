@@ -63,7 +63,7 @@ func ReadKey(ctx context.Context, in KeyInput) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := keystore.ParsePrivateKey(data, pw)
+	key, err := keystore.ParseCertifiedKey(data, pw)
 	if errors.Is(err, keystore.ErrPasswordNeeded) && pw == nil {
 		if in.Prompt == nil {
 			return nil, fmt.Errorf("%w: give it with %s (never as a flag value)", err, in.Hint)
@@ -71,9 +71,20 @@ func ReadKey(ctx context.Context, in KeyInput) (crypto.Signer, error) {
 		if pw, err = in.Prompt(ctx); err != nil {
 			return nil, fmt.Errorf("read the password: %w", err)
 		}
-		key, err = keystore.ParsePrivateKey(data, pw)
+		key, err = keystore.ParseCertifiedKey(data, pw)
 	}
 	return key, err
+}
+
+// putKey stores key as name with its enterprise certificate chain (PKCS#12, PEM bundle) where the
+// backend keeps chains, and the key alone where it does not (keyring: ErrNoChain); grants with
+// grant_header x5c then say the chain is missing.
+func putKey(ctx context.Context, ks keystore.Store, name string, key crypto.Signer) error {
+	err := ks.Put(ctx, name, key)
+	if errors.Is(err, keystore.ErrNoChain) {
+		err = ks.Put(ctx, name, keystore.KeyOnly(key))
+	}
+	return err
 }
 
 // ReadPassword reads a key's password from the file at path, or from r when path is "-". The one rule
@@ -124,7 +135,7 @@ func ImportKey(ctx context.Context, ks keystore.Store, name string, in KeyInput)
 	if err != nil {
 		return nil, err
 	}
-	if err := ks.Put(ctx, name, key); err != nil {
+	if err := putKey(ctx, ks, name, key); err != nil {
 		if errors.Is(err, keystore.ErrExists) {
 			return nil, fmt.Errorf("%w: delete it first (agent keys delete --name %s --yes) or import under another --name", err, name)
 		}
@@ -176,7 +187,7 @@ func ensureKey(ctx context.Context, ks keystore.Store, name, source string, in K
 			return nil, false, fmt.Errorf("another key named %q is already in the %s key store: delete it first (`agent keys delete %s`) or give --key-name another name",
 				name, ks.Backend(), name)
 		}
-		if err := ks.Put(ctx, name, imported); err != nil {
+		if err := putKey(ctx, ks, name, imported); err != nil {
 			return nil, false, fmt.Errorf("store the imported key as %q: %w", name, err)
 		}
 		return imported, true, nil

@@ -19,7 +19,7 @@ import (
 // account's own vault; outside it, Windows keys go to the service account that package installer names.
 func OpenKeyStore(k config.KeyRef, inService bool, credentialsDir string) (keystore.Store, error) {
 	return keystore.Open(keystore.Options{Backend: k.Backend, Dir: k.Path, AllowFile: k.Backend == keystore.BackendFile,
-		InService: inService, CredentialsDir: credentialsDir,
+		InService: inService, CredentialsDir: credentialsDir, TPMDevice: k.Device, Thumbprint: k.Thumbprint,
 		Handover: handoverEndpoint()})
 }
 
@@ -46,12 +46,19 @@ func TokenClient(cfg *config.Config, signer crypto.Signer, kid string, hc *http.
 	if err != nil {
 		return nil, err
 	}
+	var x5c [][]byte
+	if cfg.Maskinporten.GrantHeader == config.GrantHeaderX5C {
+		// An enterprise certificate: its chain goes in the grant instead of a kid.
+		if x5c, kid = keystore.ChainDER(signer), ""; len(x5c) == 0 {
+			return nil, fmt.Errorf("maskinporten.grant_header is x5c, but the key %q has no certificate chain: import the enterprise certificate with its key from the PKCS#12 file (agent keys import), or use grant_header: kid with a registered key", cfg.Maskinporten.Key.Name)
+		}
+	}
 	if hc == nil {
 		hc = tokens.NewHTTPClient(tokens.HTTPOptions{})
 	}
 	return tokens.NewClient(tokens.ClientOptions{
 		Issuer: ep.MaskinportenIssuer, TokenURL: ep.MaskinportenToken, AltinnURL: ep.Altinn,
-		ClientID: cfg.Maskinporten.ClientID, KeyID: kid, Signer: signer, HTTPClient: hc, Logger: log,
+		ClientID: cfg.Maskinporten.ClientID, KeyID: kid, X5C: x5c, Signer: signer, HTTPClient: hc, Logger: log,
 	})
 }
 

@@ -71,7 +71,9 @@ func serviceInstall(e *env, c *common, o installer.Options) error {
 	if err != nil {
 		return fmt.Errorf("not installing: the config %s does not load (fix it first; agent doctor helps): %w", o.ConfigPath, err)
 	}
-	o = setup.ServiceFor(o, cfg)
+	if o, err = setup.ServiceFor(o, cfg); err != nil {
+		return fmt.Errorf("not installing: %w", err)
+	}
 	if inst, err = installer.New(o, nil); err != nil {
 		return err
 	}
