@@ -110,7 +110,7 @@ func storedKey(t *testing.T, dir, name string) *rsa.PrivateKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k.(*rsa.PrivateKey)
+	return keystore.KeyOnly(k).(*rsa.PrivateKey) // a PKCS#12 import comes with its certificate
 }
 
 func decodeJSON(t *testing.T, s string, v any) {
