@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 )
 
 // connTable bounds the connections of one listener (D8) without letting idle ones starve new callers:
@@ -28,12 +27,18 @@ type connTable struct {
 	conns   map[*trackedConn]struct{}
 	peers   map[string]int // open connections per known peer
 	freed   chan struct{}  // signalled when a slot frees while Accept waits
-	now     func() time.Time
+	seq     uint64         // orders the connections' ages (trackedConn.since): no clock reading per request
+}
+
+// tick is the next point of the table's own order of events; called with t.mu held.
+func (t *connTable) tick() uint64 {
+	t.seq++
+	return t.seq
 }
 
 func newConnTable(limit int) *connTable {
 	return &connTable{max: limit, perPeer: max(limit/4, 1), conns: make(map[*trackedConn]struct{}),
-		peers: make(map[string]int), freed: make(chan struct{}, 1), now: time.Now}
+		peers: make(map[string]int), freed: make(chan struct{}, 1)}
 }
 
 // connPhase is where a connection is in its life, for choosing which one to close.
@@ -50,9 +55,9 @@ const (
 type trackedConn struct {
 	net.Conn
 	t        *connTable
-	peer     string // "" when the listener does not know the peer
-	osUser   string // the os_user an AttestedConn's peer matched (D10), else ""
-	since    time.Time
+	peer     string    // "" when the listener does not know the peer
+	osUser   string    // the os_user an AttestedConn's peer matched (D10), else ""
+	since    uint64    // when it was accepted or went idle, in t.seq's order; under t.mu
 	phase    connPhase // under t.mu
 	released bool      // under t.mu
 }
@@ -133,7 +138,7 @@ func (t *connTable) admit(tc *trackedConn, done <-chan struct{}) (bool, error) {
 			continue
 		}
 		if len(t.conns) < t.max {
-			tc.since = t.now()
+			tc.since = t.tick()
 			t.conns[tc] = struct{}{}
 			if tc.peer != "" {
 				t.peers[tc.peer]++
@@ -164,11 +169,11 @@ func (t *connTable) victim(peer string) *trackedConn {
 		}
 		switch c.phase {
 		case phaseIdle:
-			if idle == nil || c.since.Before(idle.since) {
+			if idle == nil || c.since < idle.since {
 				idle = c
 			}
 		case phaseNew, phaseReading:
-			if waiting == nil || c.since.Before(waiting.since) {
+			if waiting == nil || c.since < waiting.since {
 				waiting = c
 			}
 		}
@@ -215,7 +220,7 @@ func (t *connTable) setPhase(c *trackedConn, p connPhase) {
 	t.mu.Lock()
 	if !c.released {
 		if p == phaseIdle || c.phase == phaseIdle {
-			c.since = t.now() // idle connections age from their last request; others from accept
+			c.since = t.tick() // idle connections age from their last request; others from accept
 		}
 		c.phase = p
 		if p != phaseHandler {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -117,8 +118,14 @@ func TestHotPathAllocations(t *testing.T) {
 		}
 	}
 	serve() // fills the cache
-	if n := testing.AllocsPerRun(500, serve); n > 1 {
-		t.Errorf("a cached token request allocates %.1f times in the agent, want 1 (its request state)", n)
+	// AllocsPerRun counts the whole process's allocations: goroutines of earlier tests still winding down
+	// can only add to it, so the least of a few runs is the handler's own count.
+	least := math.Inf(1)
+	for range 5 {
+		least = min(least, testing.AllocsPerRun(500, serve))
+	}
+	if least > 1 {
+		t.Errorf("a cached token request allocates %.1f times in the agent, want 1 (its request state)", least)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // metrics are the agent's Prometheus series. Labels come from fixed sets: never a client-chosen value.
 type metrics struct {
 	requests       *prometheus.CounterVec // by route and status code
-	tokenSeconds   prometheus.Histogram   // time the token source took per /oauth2/token request
+	tokenSeconds   prometheus.Histogram   // per /oauth2/token request, how long it waited for the token source
 	authFailures   *prometheus.CounterVec // by reason
 	upstreamErrors *prometheus.CounterVec // by class: temporary, permanent, expired
 	refused        *prometheus.CounterVec // requests refused before routing, by defence (D2, D3, D4)
@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"route", "code"}),
 		tokenSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "systemuser_agent_token_source_seconds",
-			Help:    "Time from the start of a token request until the token source (cache or upstream) answered.",
+			Help:    "Time token requests waited for the token source (an upstream fetch); 0 when the cache answered at once.",
 			Buckets: []float64{.0001, .001, .005, .025, .1, .25, 1, 2.5, 5, 10, 30},
 		}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{

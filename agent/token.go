@@ -50,12 +50,18 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q *request) 
 	}
 	// scopes are sorted and without repeats: the request is normalised as it is.
 	req := tokens.Request{Scopes: scopes, Org: c.view.org, ExternalRef: su.ExternalRef, Kind: c.kind}
-	q.wait.init(r.Context(), q.start.Add(s.timeouts.Token))
+	q.wait.init(r.Context(), s.timeouts.Token)
 	tok, err := s.src.Token(&q.wait, req)
 	q.wait.stop()
-	end := time.Now() // the source may have waited: the token's time left is counted from here
-	s.metrics.tokenSeconds.Observe(end.Sub(q.start).Seconds())
-	now := s.clock(end)
+	// A source that answered without waiting (a cache hit) took no time worth a second reading of the
+	// clock: the request's one reading serves for the token's time left, and the wait observed is 0.
+	// A source that waited is timed, and the time left is counted from its answer.
+	now, waited := q.now, time.Duration(0)
+	if q.wait.waited() {
+		end := time.Now()
+		now, waited = s.clock(end), end.Sub(q.start)
+	}
+	s.metrics.tokenSeconds.Observe(waited.Seconds())
 	if err == nil && (tok.AccessToken == "" || tok.ExpiresIn(now) < 1) {
 		err = errExpiredFromSource
 	}

@@ -32,12 +32,14 @@ func BenchmarkWrk(b *testing.B) {
 	must(b, err)
 	rps := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 	total := regexp.MustCompile(`([0-9]+) requests in`)
-	for _, tc := range []struct{ name, url string }{{"agent", r.base}, {"bare", serveBare(b, len(warm.token), false)},
-		{"bare-hardened", serveBare(b, len(warm.token), true)}} {
+	for _, tc := range []struct{ name, url string }{{"agent", r.base}, {"bare", serveBare(b, len(warm.token), false, false)},
+		{"bare-hardened", serveBare(b, len(warm.token), true, false)},
+		{"bare-hardened-reading", serveBare(b, len(warm.token), true, true)}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
+				cpu0 := processCPU()
 				out, err := exec.Command(wrk, "-t2", "-c50", "-d5s", "-s", lua, tc.url+"/oauth2/token", "--",
 					alpha, secretFile).CombinedOutput()
 				if err != nil {
@@ -58,6 +60,7 @@ func BenchmarkWrk(b *testing.B) {
 					reqs, _ := strconv.ParseFloat(string(n[1]), 64)
 					b.ReportMetric(float64(after.Mallocs-before.Mallocs)/reqs, "server-allocs/req")
 					b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/reqs, "server-B/req")
+					b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/reqs, "server-cpu-µs/req")
 				}
 			}
 			b.ReportMetric(0, "ns/op")

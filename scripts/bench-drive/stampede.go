@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -49,7 +51,11 @@ func cmdStampede(ctx context.Context, args []string, out io.Writer) error {
 	// rest would wait in the listen backlog until the agent's idle timeout.)
 	cl := newCallerClient(c.agent, c.secret, *n)
 	cl.hc.Transport.(*http.Transport).DisableKeepAlives = true
+	// At its connection limit the agent closes connections that have not reached a handler (D8): such a
+	// caller sees its connection closed without a reply and asks again, as a client of a shedding server
+	// does, backing off from 50 ms to 1 s within its 30 s; the retries are counted and printed.
 	results := make([]result, *n)
+	var shed atomic.Int64
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range *n {
@@ -57,7 +63,19 @@ func cmdStampede(ctx context.Context, args []string, out io.Writer) error {
 			<-start
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			results[i] = cl.token(rctx, c.ids[i%len(c.ids)])
+			pause := 50 * time.Millisecond
+			for {
+				results[i] = cl.token(rctx, c.ids[i%len(c.ids)])
+				if !closedUnanswered(results[i]) || rctx.Err() != nil {
+					break
+				}
+				shed.Add(1)
+				select { // back off, as a client of a shedding server should, within the 30 s budget
+				case <-time.After(pause):
+				case <-rctx.Done():
+				}
+				pause = min(2*pause, time.Second)
+			}
 		})
 	}
 	close(start)
@@ -105,10 +123,18 @@ func cmdStampede(ctx context.Context, args []string, out io.Writer) error {
 	if len(bad) > 0 {
 		fmt.Fprintf(out, "  first failure: %s\n", bad[0])
 	}
+	fmt.Fprintf(out, "  connections the agent closed unanswered at its connection limit (D8), asked again: %d\n", shed.Load())
 	fmt.Fprintf(out, "  upstream grants per key (sandbox): %s; token requests: %d\n", strings.Join(per, ", "), st.TokenRequests)
 	fmt.Fprintf(out, "  callers that waited on the shared fetch (agent /metrics: cache misses %.0f, token source > 0.25 s %.0f); the rest were answered from the cache: %.0f hits\n",
 		after.misses-before.misses, after.slow-before.slow, after.hits-before.hits)
 	fmt.Fprintf(out, "  caller latency: p50 %s  p99 %s  max %s\n", ms(lat.pct(50)), ms(lat.pct(99)), ms(lat.max()))
 	fmt.Fprintf(out, "  exactly one upstream grant per cache key: %s\n", verdict(oneEach))
 	return nil
+}
+
+// closedUnanswered reports whether r failed before any reply came: the connection was closed or reset
+// (net/http says "EOF", "connection reset" or "server closed idle connection").
+func closedUnanswered(r result) bool {
+	return r.status == 0 && r.err != nil && (errors.Is(r.err, io.EOF) || errors.Is(r.err, io.ErrUnexpectedEOF) ||
+		errors.Is(r.err, syscall.ECONNRESET) || strings.Contains(r.err.Error(), "server closed idle connection"))
 }
