@@ -83,6 +83,7 @@ type rigOptions struct {
 	maxConns     int                                // agent connection bound (zero: default 256)
 	wrap         func(*tokens.Client) tokens.Source // wraps the client under the cache
 	systemUsers  int                                // more system users ("su-0"…, seeded) for the caller "many"
+	noHedge      bool                               // the cache never hedges a slow fetch (CacheOptions.HedgeAfter < 0)
 }
 
 // many is the caller of the rig's extra system users (rigOptions.systemUsers), one cache key each.
@@ -132,8 +133,12 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if o.wrap != nil {
 		src = o.wrap(client)
 	}
+	hedge := time.Duration(0)
+	if o.noHedge {
+		hedge = -1
+	}
 	r.cache = tokens.NewCache(src, tokens.CacheOptions{Now: o.now, MinValidity: o.minValidity,
-		RefreshAhead: o.refreshAhead})
+		RefreshAhead: o.refreshAhead, HedgeAfter: hedge})
 
 	cfg := &config.Config{Environment: config.EnvSandbox, Organization: org, Listen: "127.0.0.1:7070",
 		SystemUsers: []config.SystemUser{{Name: "default", Scopes: []string{scopeRead, scopeWrite}}}}

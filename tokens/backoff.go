@@ -16,8 +16,8 @@ import (
 const (
 	failBackoffMin = 250 * time.Millisecond
 	failBackoffMax = 2 * time.Second
-	// hedgeAfter: a shared fetch running this long, with callers waiting, gets a hedged attempt; hedges
-	// start at most this often per key.
+	// hedgeAfter (CacheOptions.HedgeAfter's default): a shared fetch running this long, with callers
+	// waiting, gets a hedged attempt; hedges start at most this often per key.
 	hedgeAfter = 1500 * time.Millisecond
 	// hedgeTimeout bounds a hedged attempt (connect, TLS, reply): far below the callers' timeouts.
 	hedgeTimeout = 1500 * time.Millisecond
@@ -129,7 +129,7 @@ func (e *entry) storedChan() <-chan struct{} {
 func (c *Cache) maybeHedge(parent context.Context, e *entry) {
 	started := e.started.Load()
 	now := time.Now().UnixNano()
-	if started == 0 || now-started < int64(hedgeAfter) || now-e.lastHedge.Load() < int64(hedgeAfter) ||
+	if started == 0 || now-started < int64(c.hedgeAfter) || now-e.lastHedge.Load() < int64(c.hedgeAfter) ||
 		!e.hedging.CompareAndSwap(false, true) {
 		return
 	}

@@ -138,3 +138,26 @@ func TestCacheHangRecovery(t *testing.T) {
 		c.bg.Wait()
 	})
 }
+
+// TestCacheNoHedge: with HedgeAfter negative the cache never hedges: a caller waiting 5 s on a hung
+// fetch makes no second upstream call (what a drill holding the upstream on purpose relies on).
+func TestCacheNoHedge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &hangSource{hung: true}
+		c := NewCache(src, CacheOptions{HedgeAfter: -1})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := c.Token(ctx, sysReq); err == nil {
+			t.Fatal("a token from a hung upstream")
+		}
+		src.mu.Lock()
+		calls := src.calls
+		src.mu.Unlock()
+		if s := c.Stats(); s.Hedges != 0 || calls != 1 {
+			t.Errorf("%d hedges and %d upstream calls in 5 s of hang, want 0 and 1", s.Hedges, calls)
+		}
+		src.set(false)
+		time.Sleep(fetchTimeout) // the stuck shared fetch ends at its bound
+		c.bg.Wait()
+	})
+}

@@ -28,6 +28,10 @@ type CacheOptions struct {
 	// NegativeTTL is how long permanent configuration errors (MP-303, MP-200) are answered from the cache
 	// without asking upstream; default 30 s, negative disables.
 	NegativeTTL time.Duration
+	// HedgeAfter is how long a shared fetch runs, with callers waiting, before a hedged attempt starts
+	// (and the least time between hedges); 0 means 1.5 s, negative means never (one upstream request per
+	// key at a time, however slow the upstream: what a drill that holds the upstream on purpose needs).
+	HedgeAfter time.Duration
 	// Logger receives warnings (refresh failures, stale tokens served); nil discards.
 	Logger *slog.Logger
 }
@@ -77,7 +81,7 @@ type Cache struct {
 	now func() time.Time
 	log *slog.Logger
 
-	minValidity, refreshAhead, negativeTTL time.Duration
+	minValidity, refreshAhead, negativeTTL, hedgeAfter time.Duration
 
 	mu      sync.Mutex                        // serialises changes of entries; never held across a fetch
 	entries atomic.Pointer[map[string]*entry] // copy on write
@@ -132,7 +136,10 @@ func (s *entryState) negative(now time.Time) bool { return s.negErr != nil && no
 // NewCache returns a Cache over src.
 func NewCache(src Source, o CacheOptions) *Cache {
 	c := &Cache{src: src, now: o.Now, log: o.Logger, minValidity: o.MinValidity, refreshAhead: o.RefreshAhead,
-		negativeTTL: o.NegativeTTL}
+		negativeTTL: o.NegativeTTL, hedgeAfter: o.HedgeAfter}
+	if c.hedgeAfter == 0 {
+		c.hedgeAfter = hedgeAfter
+	}
 	c.ex, _ = src.(exchanger)
 	c.jitter = randomJitter
 	if c.now == nil {
@@ -268,7 +275,7 @@ func (c *Cache) wait(ctx context.Context, e *entry, seen *entryState) (Token, er
 }
 
 // join joins or starts the key's fetch and waits for it, for a token stored by a hedged attempt, or for
-// ctx; while it waits on a fetch stuck longer than hedgeAfter it starts hedged attempts. It never
+// ctx; while it waits on a fetch stuck longer than HedgeAfter it starts hedged attempts. It never
 // returns a token with less than MinValidity left. Unless force, seen is the state the caller found
 // unusable: when a fetch that ended just before this one would start has stored a usable token since,
 // that token is the answer, not another upstream call.
@@ -280,8 +287,12 @@ func (c *Cache) join(ctx context.Context, e *entry, seen *entryState, force bool
 		}
 		return c.fetch(ctx, e)
 	})
-	tick := time.NewTicker(hedgeAfter / 10)
-	defer tick.Stop()
+	var hedgeTick <-chan time.Time // nil: no hedging
+	if c.hedgeAfter > 0 {
+		tick := time.NewTicker(c.hedgeAfter / 10)
+		defer tick.Stop()
+		hedgeTick = tick.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,7 +307,7 @@ func (c *Cache) join(ctx context.Context, e *entry, seen *entryState, force bool
 				return c.checkValidity(e, st.tok)
 			}
 			stored = e.storedChan()
-		case <-tick.C:
+		case <-hedgeTick:
 			c.maybeHedge(ctx, e)
 		}
 	}
