@@ -229,6 +229,9 @@ func KeptKey(k config.KeyRef) string {
 	if k.Backend == config.BackendSystemdCreds {
 		return keystore.SystemdCredPath(k.Path, k.Name)
 	}
+	if k.Backend == config.BackendTPM2 {
+		return keystore.TPM2KeyPath(k.Path, k.Name) + " (the key wrapped by this machine's TPM)"
+	}
 	return fmt.Sprintf("the key %q in the %s key store", k.Name, k.Backend)
 }
 

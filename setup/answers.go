@@ -279,12 +279,18 @@ func CheckBackend(env config.Environment) func(string) (string, error) {
 			if !onLinux() {
 				return "", errors.New("systemd-creds needs Linux with systemd; use keyring")
 			}
+		case config.BackendTPM2:
+			if !onLinux() {
+				return "", errors.New("tpm2 needs Linux with a TPM 2.0; on Windows use keyring, or windows-cert for a certificate (set it in the config with key.thumbprint)")
+			}
+		case config.BackendWindowsCert:
+			return "", errors.New("windows-cert selects a certificate by thumbprint: set maskinporten.key.backend windows-cert and key.thumbprint in the config, then run setup again")
 		case config.BackendFile:
 			if env != config.EnvSandbox {
 				return "", errors.New("file keeps the key in plain text on disk, so it is allowed only with environment sandbox; use keyring or systemd-creds")
 			}
 		default:
-			return "", errors.New("use keyring, systemd-creds or file (sandbox only)")
+			return "", errors.New("use keyring, systemd-creds, tpm2 (Linux with a TPM 2.0: the key never leaves it) or file (sandbox only)")
 		}
 		return s, nil
 	}

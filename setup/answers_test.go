@@ -26,6 +26,8 @@ func TestCheckers(t *testing.T) {
 		{"sandbox url", "http://127.0.0.1:9/", "http://127.0.0.1:9", "", CheckSandboxURL},
 		{"sandbox url over plain http elsewhere", "http://example.com", "", "https", CheckSandboxURL},
 		{"key backend file outside the sandbox", "file", "", "sandbox", CheckBackend("test")},
+		{"key backend windows-cert needs the config", "windows-cert", "", "key.thumbprint", CheckBackend("test")},
+		{"key backend unknown", "vault", "", "tpm2", CheckBackend("test")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,5 +68,16 @@ func TestParseSystemUserSpec(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("%q: error %v, want %q", tt.spec, err, tt.err)
 		}
+	}
+}
+
+// TestCheckBackendTPM2: the wizard takes tpm2 where it exists (Linux) and says what to use elsewhere.
+func TestCheckBackendTPM2(t *testing.T) {
+	got, err := CheckBackend("production")("tpm2")
+	if onLinux() && (err != nil || got != "tpm2") {
+		t.Errorf("tpm2 on Linux: %q, %v", got, err)
+	}
+	if !onLinux() && (err == nil || !strings.Contains(err.Error(), "needs Linux")) {
+		t.Errorf("tpm2 off Linux: %v", err)
 	}
 }
