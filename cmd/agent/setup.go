@@ -42,7 +42,7 @@ var questionFlags = []struct{ name, usage string }{
 	{"system-description", "system description (all languages)"},
 	{"rights", "resource ids the system may get, comma-separated (RESOURCE or RESOURCE:ACTION)"},
 	{"access-packages", "access packages, comma-separated (names or urn:altinn:accesspackage:NAME)"},
-	{"key-backend", "key store: keyring, systemd-creds, or file (sandbox only)"},
+	{"key-backend", "key store: keyring, systemd-creds, tpm2 (Linux with a TPM 2.0), or file (sandbox only)"},
 	{"key-name", "the key's name in the key store"},
 	{"key-path", "file backend: key directory; systemd-creds: credential directory"},
 	{"key", "generate (a new key, unless one is there) or import (from --key-file)"},

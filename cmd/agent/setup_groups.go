@@ -101,7 +101,7 @@ func (w *wizard) askKey(ctx context.Context, p *wizardPlan) error {
 	c := p.cfg
 	k := &c.Maskinporten.Key
 	backend, err := w.a.ask(ctx, question{flag: "key-backend", title: "Key store",
-		help: "Where the Maskinporten private key lives: keyring (Windows, macOS, Linux desktops), systemd-creds (Linux servers), file (sandbox only).",
+		help: "Where the Maskinporten private key lives: keyring (Windows, macOS, Linux desktops), systemd-creds (Linux servers), tpm2 (Linux with a TPM 2.0: the key is made inside it and can never be copied), file (sandbox only).",
 		def:  cmp.Or(setup.KeepBackend(k.Backend, c.Environment), setup.DefaultKeyBackend(c.Environment)), check: setup.CheckBackend(c.Environment)})
 	if err != nil {
 		return err
