@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 )
@@ -104,4 +105,30 @@ func ActivateKey(ctx context.Context, ks keystore.Store, name string) (active Ke
 		previous = &o
 	}
 	return active, previous, nil
+}
+
+// RotateAdvice is what `agent keys rotate` tells a person: the JWK set to register and the next steps.
+// The upload goes through `agent keys upload` (or `agent keys jwks`), which keeps the other servers' keys.
+func RotateAdvice(name string, old, nw KeyInfo) string {
+	set, _ := json.MarshalIndent(JWKSet(old, nw), "", "  ")
+	return fmt.Sprintf("Rotation of %q started: the new key is %q (kid %s). Tokens are still signed with the current key (kid %s).\n"+
+		"1. Register both keys on the Maskinporten client: agent keys upload (with an admin client; else it prints the set to\n"+
+		"   upload, with the other servers' keys from maskinporten.other_keys_file). This server's keys alone are:\n%s\n"+
+		"2. Wait at least 2 minutes: Maskinporten takes up to 2 minutes to see a key change.\n"+
+		"3. Run \"agent keys activate\" to sign with the new key.\n", name, nw.Name, nw.KID, old.KID, set)
+}
+
+// ActivateAdvice is what `agent keys activate` tells a person: the running service switches on reload,
+// and after 2 more minutes the set without the old key is uploaded.
+func ActivateAdvice(name string, nw KeyInfo, old *KeyInfo) string {
+	s := fmt.Sprintf("%q is now the new key (kid %s); the old one is kept as %q.\n"+
+		"This is safe only if the JWK set with both keys was uploaded at least 2 minutes ago (Maskinporten propagation).\n"+
+		"Now: if the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint);\n"+
+		"the running service signs with it after: systemctl reload systemuser-agent (kill -HUP; Windows: agent service restart).\n"+
+		"After more than 2 more minutes, register the set without the old key: agent keys upload (keeps the other servers' keys).\n",
+		name, nw.KID, keystore.PreviousName(name), nw.KID)
+	if old != nil {
+		s += fmt.Sprintf("Then delete the old key: agent keys delete --name %s --yes\n", old.Name)
+	}
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/term"
 
@@ -23,7 +24,7 @@ const defaultKeyName = "maskinporten"
 // cmdKeys is "agent keys": the Maskinporten key in the key store. No private key or password ever
 // passes through a flag value, stdout or stderr.
 func cmdKeys(ctx context.Context, e *env, args []string) error {
-	verb, rest, err := subcommand(args, "generate", "import", "public", "list", "delete", "rotate", "activate")
+	verb, rest, err := subcommand(args, "generate", "import", "public", "list", "delete", "rotate", "activate", "jwks", "upload")
 	if err != nil {
 		return err
 	}
@@ -41,8 +42,8 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the key's password from the first line of stdin")
 	case "public":
 		fs.BoolVar(&asPEM, "pem", false, "print the public key as PEM instead of a JWK")
-	case "delete":
-		fs.BoolVar(&yes, "yes", false, "really delete the key (it cannot be recovered)")
+	case "delete", "upload":
+		fs.BoolVar(&yes, map[bool]string{true: "yes", false: "uploaded"}[verb == "delete"], false, "delete: really delete the key; upload: the printed JWKS was uploaded by hand")
 	}
 	if err := parse(fs, rest, false); err != nil {
 		return err
@@ -86,6 +87,19 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 		return t.rotate(ctx, e, kf.json, bits)
 	case "activate":
 		return t.activate(ctx, e, kf.json)
+	case "jwks", "upload": // the whole set to register (setup.PublishKeys)
+		cfg, err := loadConfig(&kf.common)
+		if err != nil {
+			return err
+		}
+		v, note, err := setup.PublishKeys(ctx, cfg, t.store, stateDirOf(&kf.common), verb == "upload", yes, time.Now())
+		if err == nil && v != nil {
+			err = printJSON(e.stdout, v)
+		}
+		if err == nil && note != "" {
+			fmt.Fprintln(e.stdout, note)
+		}
+		return err
 	}
 	return nil
 }
@@ -249,17 +263,10 @@ func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) e
 	if err != nil {
 		return err
 	}
-	set := setup.JWKSet(old, nw)
 	if asJSON {
-		return printJSON(e.stdout, map[string]any{"active": old, "next": nw, "jwks": set})
+		return printJSON(e.stdout, map[string]any{"active": old, "next": nw, "jwks": setup.JWKSet(old, nw)})
 	}
-	fmt.Fprintf(e.stdout, "Rotation of %q started: the new key is %q (kid %s). Tokens are still signed with the current key (kid %s).\n", t.name, nw.Name, nw.KID, old.KID)
-	fmt.Fprintln(e.stdout, "1. Upload this JWK set (both keys) to the Maskinporten client; an upload replaces the whole registered set (at most 5 keys):")
-	if err := printJSON(e.stdout, set); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, "2. Wait at least 2 minutes: Maskinporten takes up to 2 minutes to see a key change.")
-	fmt.Fprintln(e.stdout, "3. Run \"agent keys activate\" to sign with the new key.")
+	fmt.Fprint(e.stdout, setup.RotateAdvice(t.name, old, nw))
 	return nil
 }
 
@@ -268,20 +275,9 @@ func (t *keyTarget) activate(ctx context.Context, e *env, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	final := setup.JWKSet(nw)
 	if asJSON {
-		return printJSON(e.stdout, map[string]any{"active": nw, "previous": old, "final_jwks": final})
+		return printJSON(e.stdout, map[string]any{"active": nw, "previous": old, "final_jwks": setup.JWKSet(nw)})
 	}
-	fmt.Fprintf(e.stdout, "%q is now the new key (kid %s); the old one is kept as %q.\n", t.name, nw.KID, keystore.PreviousName(t.name))
-	fmt.Fprintf(e.stdout, "This is safe only if the JWK set with both keys was uploaded at least 2 minutes ago (Maskinporten propagation).\n"+
-		"Now: if the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint);\n"+
-		"then the running service signs with it after: systemctl reload systemuser-agent (Windows: agent service restart).\n"+
-		"After more than 2 more minutes (grant lifetime and propagation), upload only the new key:\n", nw.KID)
-	if err := printJSON(e.stdout, final); err != nil {
-		return err
-	}
-	if old != nil {
-		fmt.Fprintf(e.stdout, "and delete the old one: agent keys delete --name %s --yes\n", old.Name)
-	}
+	fmt.Fprint(e.stdout, setup.ActivateAdvice(t.name, nw, old))
 	return nil
 }
