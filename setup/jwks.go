@@ -2,8 +2,10 @@ package setup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
@@ -151,11 +153,24 @@ func ConfirmUpload(ctx context.Context, cfg *config.Config, ks keystore.Store, s
 	return nil
 }
 
-// PublishKeys is `agent keys jwks` and `agent keys upload`: it returns what to print (v, as JSON) and a
-// note for people. upload with an admin client posts the set and records the expiry read back; uploaded
-// records that a person uploaded the printed set (expiry one year from now); otherwise the set is returned,
+// PublishKeys is `agent keys jwks` and `agent keys upload`: it writes the result to w (JSON, then a note
+// for people). upload with an admin client posts the set and records the expiry read back; uploaded
+// records that a person uploaded the printed set (expiry one year from now); otherwise it writes the set,
 // with a note to upload it when upload was asked for without an admin client.
-func PublishKeys(ctx context.Context, cfg *config.Config, ks keystore.Store, stateDir string, upload, uploaded bool, now time.Time) (v any, note string, err error) {
+func PublishKeys(ctx context.Context, w io.Writer, cfg *config.Config, ks keystore.Store, stateDir string, upload, uploaded bool, now time.Time) error {
+	v, note, err := publishKeys(ctx, cfg, ks, stateDir, upload, uploaded, now)
+	if err == nil && v != nil {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(v)
+	}
+	if err == nil && note != "" {
+		_, err = fmt.Fprintln(w, note)
+	}
+	return err
+}
+
+func publishKeys(ctx context.Context, cfg *config.Config, ks keystore.Store, stateDir string, upload, uploaded bool, now time.Time) (v any, note string, err error) {
 	switch {
 	case upload && cfg.Maskinporten.HasAdmin() && !uploaded:
 		admin, err := AdminClient(ctx, cfg, nil)

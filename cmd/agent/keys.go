@@ -92,14 +92,7 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		v, note, err := setup.PublishKeys(ctx, cfg, t.store, stateDirOf(&kf.common), verb == "upload", yes, time.Now())
-		if err == nil && v != nil {
-			err = printJSON(e.stdout, v)
-		}
-		if err == nil && note != "" {
-			fmt.Fprintln(e.stdout, note)
-		}
-		return err
+		return setup.PublishKeys(ctx, e.stdout, cfg, t.store, stateDirOf(&kf.common), verb == "upload", yes, time.Now())
 	}
 	return nil
 }
