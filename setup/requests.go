@@ -62,7 +62,7 @@ func (s *Setup) requestStep(ctx context.Context, st *config.State, su config.Sys
 			return s.fail(StepRequest, su.Name, err)
 		}
 		s.emit(Event{Step: StepRequest, Status: StatusSkipped, SystemUser: su.Name,
-			Message: "the system user exists already: nothing to request", Detail: map[string]string{"system_user_id": u.ID}})
+			Message: "the system user exists already: no new request (its rights are compared with the config in the change step)", Detail: map[string]string{"system_user_id": u.ID}})
 		return nil
 	}
 	if !errors.Is(err, registry.ErrNotFound) {
