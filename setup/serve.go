@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"strings"
 	"time"
@@ -23,15 +24,8 @@ const keyPollInterval = 5 * time.Second
 // vault (keystore/doc.go), until ctx ends.
 func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger) (crypto.Signer, string, error) {
 	if inService && runtime.GOOS == "windows" && cfg.Maskinporten.Key.Backend == keystore.BackendKeyring {
-		ln, err := keystore.ListenHandoverAt(handoverEndpoint())
-		if err != nil {
-			return nil, "", fmt.Errorf("open the key hand-over pipe: %w", err)
-		}
-		go func() {
-			if err := keystore.ServeHandover(ctx, ln, ks, log); err != nil && ctx.Err() == nil {
-				log.Error("key hand-over stopped", "err", err)
-			}
-		}()
+		ep := handoverEndpoint()
+		go serveHandover(ctx, func() (net.Listener, error) { return keystore.ListenHandoverAt(ep) }, ks, log, keyPollInterval)
 	}
 	warned := false
 	for {
@@ -48,6 +42,27 @@ func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inSe
 		case <-ctx.Done():
 			return nil, "", ctx.Err()
 		case <-time.After(keyPollInterval):
+		}
+	}
+}
+
+// serveHandover serves the key hand-over on the listeners listen opens until ctx ends. A pipe it cannot
+// open (another program holding the name) or a listener that fails is logged with the fix and tried again
+// after wait: the hand-over is how keys arrive, but the service keeps serving tokens with the key it has.
+func serveHandover(ctx context.Context, listen func() (net.Listener, error), ks keystore.Store, log *slog.Logger, wait time.Duration) {
+	for ctx.Err() == nil {
+		ln, err := listen()
+		if err == nil {
+			err = keystore.ServeHandover(ctx, ln, ks, log)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("the key hand-over pipe is not served; retrying", "err", err, "retry_in", wait,
+			"fix", "stop the program holding the pipe's name (or a second agent), then keys generate/import work again")
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
 		}
 	}
 }
