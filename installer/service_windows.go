@@ -63,3 +63,28 @@ func leastPrivilege(s *mgr.Service) error {
 	}
 	return nil
 }
+
+// InstalledAccount is the account the installed service name runs as, as the service manager records
+// it (a SID string for LocalSystem); "" when the service is not installed. The key hand-over checks this
+// account, so the CLI, the service and the installer agree on one account whatever install was told.
+func InstalledAccount(name string) (string, error) {
+	m, err := mgr.Connect()
+	if err != nil {
+		return "", fmt.Errorf("connect to the service control manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(name)
+	if err != nil {
+		return "", nil // not installed (or not visible to this account): the caller uses the default
+	}
+	defer s.Close()
+	// QueryServiceConfig alone: mgr's Config also asks for the description, which not every service
+	// manager (wine's) answers.
+	buf := make([]uint64, 1024) // 8 KiB, aligned for QUERY_SERVICE_CONFIG
+	var need uint32
+	qc := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&buf[0]))
+	if err := windows.QueryServiceConfig(s.Handle, qc, uint32(len(buf)*8), &need); err != nil {
+		return "", fmt.Errorf("read the configuration of the service %s: %w", name, err)
+	}
+	return normalizeStartName(windows.UTF16PtrToString(qc.ServiceStartName)), nil
+}

@@ -14,8 +14,8 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/internal/winelane"
 )
 
-// TestLeastPrivilege installs a throwaway service (administrator only) and checks what leastPrivilege
-// sets, read back from the service manager: the service SID type and SeChangeNotifyPrivilege as the only
+// TestLeastPrivilege installs a throwaway service (administrator only), reads its account back
+// (InstalledAccount) and checks what leastPrivilege sets, read back from the service manager: the service SID type and SeChangeNotifyPrivilege as the only
 // required privilege. That the token then lacks the others is docs/windows-test-plan.md step 18.
 func TestLeastPrivilege(t *testing.T) {
 	m, err := mgr.Connect()
@@ -31,6 +31,13 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Skipf("cannot create a service here (run as administrator): %v", err)
 	}
 	defer func() { _ = s.Delete(); s.Close() }()
+	// The account the hand-over checks is the one the service manager records (here LocalSystem).
+	if acct, err := InstalledAccount(s.Name); err != nil || acct != sidSystem {
+		t.Errorf("InstalledAccount = %q, %v; want %s (LocalSystem)", acct, err, sidSystem)
+	}
+	if acct, err := InstalledAccount(s.Name + "-missing"); err != nil || acct != "" {
+		t.Errorf("InstalledAccount of no service = %q, %v; want empty", acct, err)
+	}
 	if err := leastPrivilege(s); err != nil {
 		if winelane.Active && errors.Is(err, windows.ERROR_INVALID_LEVEL) {
 			t.Skipf("wine lane: wine's service manager does not implement the SID type and required-privileges settings (%v); docs/windows-test-plan.md step 18", err)

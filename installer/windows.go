@@ -291,3 +291,15 @@ func Account(o Options) string {
 		return "your own account (a LaunchAgent; development only)"
 	}
 }
+
+// normalizeStartName turns the service manager's account names into ones LookupAccountName resolves:
+// LocalSystem (and an empty name, which means it) is SYSTEM's SID, ".\user" is a local account.
+func normalizeStartName(n string) string {
+	switch {
+	case n == "", strings.EqualFold(n, "LocalSystem"):
+		return sidSystem
+	case strings.HasPrefix(n, `.\`):
+		return n[2:]
+	}
+	return n
+}

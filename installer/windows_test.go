@@ -208,3 +208,15 @@ func TestCheckReplaceable(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeStartName: the service manager's spellings of the service account resolve.
+func TestNormalizeStartName(t *testing.T) {
+	for in, want := range map[string]string{
+		"LocalSystem": sidSystem, "": sidSystem, `.\svc-agent`: "svc-agent",
+		`NT SERVICE\systemuser-agent`: `NT SERVICE\systemuser-agent`, `CORP\gmsa-agent$`: `CORP\gmsa-agent$`,
+	} {
+		if got := normalizeStartName(in); got != want {
+			t.Errorf("normalizeStartName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -98,8 +98,13 @@ func DebugToken(ctx context.Context, cfg *config.Config, ks keystore.Store, su c
 	return req, tok, err
 }
 
-// handoverEndpoint is the Windows key hand-over pipe of the service, with the account installer gives
-// the service (installer owns the name; keystore receives it).
+// handoverEndpoint is the Windows key hand-over pipe of the service, with the one account the service
+// runs as: the installed service's account as the service manager records it (install may have been given
+// --service-user), else the installer's default (installer owns the name; keystore receives it).
 func handoverEndpoint() keystore.HandoverEndpoint {
-	return keystore.HandoverEndpoint{Account: installer.ServiceAccount(installer.Options{Name: installer.DefaultName})}
+	acct := installer.ServiceAccount(installer.Options{Name: installer.DefaultName})
+	if a, err := installer.InstalledAccount(installer.DefaultName); err == nil && a != "" {
+		acct = a
+	}
+	return keystore.HandoverEndpoint{Account: acct}
 }
