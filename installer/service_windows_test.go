@@ -2,8 +2,8 @@ package installer
 
 import (
 	"crypto/rand"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"os"
 	"testing"
 	"unsafe"
