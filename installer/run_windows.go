@@ -32,7 +32,7 @@ func RunService(ctx context.Context, o Options, run Runner) error {
 		}
 		return g.stop()
 	}
-	h := &scmHandler{ctx: ctx, g: g, name: o.Name}
+	h := &scmHandler{ctx: ctx, g: g}
 	if err := svc.Run(o.Name, h); err != nil {
 		return fmt.Errorf("run under the service control manager: %w", err)
 	}
@@ -41,10 +41,9 @@ func RunService(ctx context.Context, o Options, run Runner) error {
 
 // scmHandler is the svc.Handler around a runGroup.
 type scmHandler struct {
-	ctx  context.Context
-	g    *runGroup
-	name string // the Event Log source
-	err  error
+	ctx context.Context
+	g   *runGroup
+	err error
 }
 
 // Execute implements svc.Handler.
@@ -72,12 +71,10 @@ func (h *scmHandler) Execute(_ []string, r <-chan svc.ChangeRequest, changes cha
 	}
 }
 
-// finish records err and turns it into the service's exit code (scmExitCode); asked says whether the
-// service manager asked for the stop. The reason goes to the Event Log too: the SCM drops stderr.
+// finish records err (RunService returns it; the caller reports it with ReportFailure, as the SCM drops
+// stderr) and turns it into the service's exit code (scmExitCode); asked says whether the service
+// manager asked for the stop.
 func (h *scmHandler) finish(err error, asked bool) (bool, uint32) {
 	h.err = err
-	if err != nil {
-		ReportFailure(h.name, err)
-	}
 	return scmExitCode(err, asked)
 }

@@ -17,14 +17,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, e *env, args []string) (err error) {
-	// Under the Windows service manager stderr goes nowhere: a start that fails before the service body
-	// runs says why in the Event Log (RunService reports the body's own failures).
-	started := false
-	defer func() {
-		if err != nil && !started {
-			installer.ReportFailure(installer.DefaultName, err)
-		}
-	}()
+	defer func() { installer.ReportFailure(installer.DefaultName, err) }() // the SCM drops stderr
 	var c common
 	fs := newFlags(e, "run", &c)
 	if err := parse(fs, args, false); err != nil {
@@ -51,7 +44,6 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 	defer keystore.Close(ks)
 	// Everything that may wait (for a key, for requests) runs as the service body, so the service manager
 	// sees a started service and a clean stop.
-	started = true
 	return runAsService(ctx, e, c.config, func(ctx context.Context) error {
 		return serveTokens(ctx, cfg, service{configPath: c.config, stateDir: stateDirOf(&c), ks: ks, inService: inService, log: log, level: level})
 	})
