@@ -114,13 +114,16 @@ type Options struct {
 	WatchInterval time.Duration
 }
 
-// KeyInfo says which key store backend signs the grants and whether its key is exportable. It holds
-// nothing secret: /readyz shows it to local callers.
+// KeyInfo says which key store backend signs the grants, whether its key is exportable and where it
+// lives; the fields are keystore.Description's, so cmd/agent converts one to the other. It holds nothing
+// secret: /readyz shows it to local callers.
 type KeyInfo struct {
 	// Backend is the key store backend as configured, e.g. "tpm2".
 	Backend string `json:"backend"`
 	// Exportable is false when the private key cannot leave the device that holds it (a TPM).
 	Exportable bool `json:"exportable"`
+	// Where says where the key lives, e.g. "TPM 2.0 at /dev/tpmrm0".
+	Where string `json:"where,omitempty"`
 }
 
 // keyInfo is o.Key, or nil when it is not set.

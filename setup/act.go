@@ -122,11 +122,7 @@ func (a *Actions) InstallService() error {
 		a.emit(Event{Step: StepService, Status: StatusSkipped, Message: "not installed (install later with `agent service install`, or run `agent run`)"})
 		return nil
 	}
-	o, err := ServiceFor(*a.Service, a.Config)
-	var inst *installer.Installer
-	if err == nil {
-		inst, err = installer.New(o, nil)
-	}
+	inst, err := ServiceFor(*a.Service, a.Config)
 	if err == nil {
 		err = inst.Install()
 	}
@@ -145,30 +141,30 @@ func (a *Actions) InstallService() error {
 	if err := op(); err != nil {
 		return a.Failed(StepService, fmt.Errorf("start the service: %w", err))
 	}
-	a.emit(Event{Step: StepService, Status: StatusDone, Message: fmt.Sprintf("%s installed and %s, running as %s", o.Name, verb, installer.Account(inst.Options()))})
+	a.emit(Event{Step: StepService, Status: StatusDone, Message: fmt.Sprintf("%s installed and %s, running as %s", inst.Options().Name, verb, installer.Account(inst.Options()))})
 	return nil
 }
 
-// ServiceFor completes installer options from the config: the systemd credential of a systemd-creds key,
+// ServiceFor completes installer options from the config — the systemd credential of a systemd-creds key,
 // or the key file and TPM device of a tpm2 key (refused when the device is missing or root's only), and
-// the listen port.
-func ServiceFor(o installer.Options, cfg *config.Config) (installer.Options, error) {
+// the listen port — and returns the installer for them.
+func ServiceFor(o installer.Options, cfg *config.Config) (*installer.Installer, error) {
 	switch k := cfg.Maskinporten.Key; k.Backend {
 	case config.BackendSystemdCreds:
 		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.SystemdCredPath(k.Path, k.Name)}
 	case config.BackendTPM2:
 		if keystore.IsSoftwareTPM(k.Device) {
-			return o, fmt.Errorf("the key is in a software TPM (%s), which is for tests and the sandbox: install the service with the machine's TPM (key.device /dev/tpmrm0)", k.Device)
+			return nil, fmt.Errorf("the key is in a software TPM (%s), which is for tests and the sandbox: install the service with the machine's TPM (key.device /dev/tpmrm0)", k.Device)
 		}
 		tpm, err := installer.TPMAccessFor(cmp.Or(k.Device, keystore.DefaultTPMDevice))
 		if err != nil {
-			return o, fmt.Errorf("backend tpm2: %w", err)
+			return nil, fmt.Errorf("backend tpm2: %w", err)
 		}
 		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.TPM2KeyPath(k.Path, k.Name), Plain: true}
 		o.TPM = tpm
 	}
 	o.ListenPort = listenPort(cfg.Listen)
-	return o, nil
+	return installer.New(o, nil)
 }
 
 // listenPort is the port of a "host:port" listen address, or 0.

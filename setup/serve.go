@@ -21,8 +21,10 @@ const keyPollInterval = 5 * time.Second
 // ServiceKey reads the key and its kid for the token service. From a terminal a missing key is an error
 // at once; the service waits for it, logging what to do. Inside the Windows service with the keyring
 // backend it first serves the key hand-over pipe, through which keys reach the service account's own
-// vault (keystore/doc.go), until ctx ends.
+// vault (keystore/doc.go), until ctx ends. The service owns ks from here: it is closed (the tpm2
+// backend's TPM connection) when ctx ends.
 func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger) (crypto.Signer, string, error) {
+	context.AfterFunc(ctx, func() { _ = keystore.Close(ks) })
 	if inService && runtime.GOOS == "windows" && cfg.Maskinporten.Key.Backend == keystore.BackendKeyring {
 		ep := handoverEndpoint()
 		go serveHandover(ctx, func() (net.Listener, error) { return keystore.ListenHandoverAt(ep) }, ks, log, keyPollInterval)

@@ -21,9 +21,12 @@ import (
 // the TPM device; a software TPM or a missing device is refused before installing.
 func TestServiceForKeyBackends(t *testing.T) {
 	cfg := &config.Config{Listen: "127.0.0.1:7070", Maskinporten: config.Maskinporten{Key: config.KeyRef{Backend: config.BackendSystemdCreds, Name: "mp"}}}
-	o, err := ServiceFor(installer.Options{}, cfg)
-	if err != nil || o.Credential == nil || o.Credential.Plain || o.Credential.Path != keystore.SystemdCredPath("", "mp") || o.TPM != nil || o.ListenPort != 7070 {
-		t.Fatalf("systemd-creds: %+v, %v", o, err)
+	inst, err := ServiceFor(installer.Options{Executable: "/usr/bin/agent", ConfigPath: "/etc/systemuser-agent/config.yaml"}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := inst.Options(); o.Credential == nil || o.Credential.Plain || o.Credential.Path != keystore.SystemdCredPath("", "mp") || o.TPM != nil || o.ListenPort != 7070 {
+		t.Fatalf("systemd-creds: %+v", o)
 	}
 	cfg.Maskinporten.Key = config.KeyRef{Backend: config.BackendTPM2, Name: "mp", Device: "swtpm:host=127.0.0.1,port=2321"}
 	if _, err := ServiceFor(installer.Options{}, cfg); err == nil || !strings.Contains(err.Error(), "software TPM") {

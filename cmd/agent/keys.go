@@ -100,15 +100,14 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 // keysFlags are the flags every keys subcommand takes.
 type keysFlags struct {
 	common
-	backend, name, path, device string
+	backend, name, path string
 }
 
 func (kf *keysFlags) flagSet(e *env, verb string) *flag.FlagSet {
 	fs := newFlags(e, "keys "+verb, &kf.common)
 	fs.StringVar(&kf.backend, "backend", "", "key store backend: keyring, systemd-creds, tpm2 (the key is made inside the TPM and never leaves it), file (development only) or memory; replaces the config's maskinporten.key, and the config is not read")
 	fs.StringVar(&kf.name, "name", "", "key name (default: the config's maskinporten.key.name, or "+defaultKeyName+")")
-	fs.StringVar(&kf.path, "path", "", "with --backend: the file backend's directory, the systemd-creds store directory (default "+keystore.DefaultCredStoreDir+"), or the tpm2 key files' directory (default "+keystore.DefaultTPM2Dir+")")
-	fs.StringVar(&kf.device, "device", "", "with --backend tpm2: the TPM device (default "+keystore.DefaultTPMDevice+")")
+	fs.StringVar(&kf.path, "path", "", "with --backend: the file backend's directory, the systemd-creds store directory (default "+keystore.DefaultCredStoreDir+"), or the tpm2 key files' directory (default "+keystore.DefaultTPM2Dir+"; the TPM is /dev/tpmrm0, or key.device in the config)")
 	return fs
 }
 
@@ -123,11 +122,11 @@ type keyTarget struct {
 // open picks the store: --backend (no config needed) or the config's maskinporten.key.
 func (kf *keysFlags) open(e *env) (*keyTarget, error) {
 	t := &keyTarget{}
-	ref := config.KeyRef{Backend: kf.backend, Path: kf.path, Device: kf.device}
+	ref := config.KeyRef{Backend: kf.backend, Path: kf.path}
 	credDir := ""
 	if kf.backend == "" {
-		if kf.path != "" || kf.device != "" {
-			return nil, usageError{"--path and --device need --backend"}
+		if kf.path != "" {
+			return nil, usageError{"--path needs --backend"}
 		}
 		cfg, err := loadConfig(&kf.common)
 		if err != nil {

@@ -41,7 +41,6 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer keystore.Close(ks)
 	// Everything that may wait (for a key, for requests) runs as the service body, so the service manager
 	// sees a started service and a clean stop.
 	return runAsService(ctx, e, c.config, func(ctx context.Context) error {
@@ -72,11 +71,9 @@ func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 	cache := setup.TokenCache(cfg, client, log)
 	var cur atomic.Pointer[config.Config]
 	cur.Store(cfg)
-	d := keystore.Describe(sv.ks)
 	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: log, Registry: prometheus.NewRegistry(),
 		Ready:    func(context.Context) error { return setup.Ready(cur.Load(), sv.stateDir) },
-		LogLevel: sv.level, WatchInterval: agent.DefaultWatchInterval,
-		Key: agent.KeyInfo{Backend: d.Backend, Exportable: d.Exportable}})
+		LogLevel: sv.level, WatchInterval: agent.DefaultWatchInterval, Key: agent.KeyInfo(keystore.Describe(sv.ks))})
 	if err != nil {
 		return err
 	}
@@ -93,6 +90,6 @@ func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 		}
 	}()
 	log.Info("serving tokens", "listen", ln.Addr().String(), "environment", cfg.Environment,
-		"client_id", cfg.Maskinporten.ClientID, "key_backend", sv.ks.Backend(), "key_exportable", d.Exportable, "kid", kid)
+		"client_id", cfg.Maskinporten.ClientID, "key_backend", sv.ks.Backend(), "kid", kid)
 	return srv.Run(ctx, ln)
 }

@@ -71,11 +71,8 @@ func serviceInstall(e *env, c *common, o installer.Options) error {
 	if err != nil {
 		return fmt.Errorf("not installing: the config %s does not load (fix it first; agent doctor helps): %w", o.ConfigPath, err)
 	}
-	if o, err = setup.ServiceFor(o, cfg); err != nil {
+	if inst, err = setup.ServiceFor(o, cfg); err != nil {
 		return fmt.Errorf("not installing: %w", err)
-	}
-	if inst, err = installer.New(o, nil); err != nil {
-		return err
 	}
 	if err := inst.Install(); err != nil {
 		return err
@@ -89,7 +86,7 @@ func serviceInstall(e *env, c *common, o installer.Options) error {
 		}
 		return printJSON(e.stdout, out)
 	}
-	fmt.Fprintf(e.stdout, "Installed %s (%s), enabled at boot, running as %s.\n", o.Name, st.Definition, installer.Account(inst.Options()))
+	fmt.Fprintf(e.stdout, "Installed %s (%s), enabled at boot, running as %s.\n", inst.Options().Name, st.Definition, installer.Account(inst.Options()))
 	if notStarted != nil {
 		fmt.Fprintf(e.stdout, "Not started: %v\n", notStarted)
 		return nil

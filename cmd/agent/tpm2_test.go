@@ -31,8 +31,22 @@ func TestTPM2KeysAndRun(t *testing.T) {
 	dir := filepath.Dir(cfgPath)
 	keyDir := filepath.Join(dir, "tpm2")
 	r := &keysRun{t: t}
+	setKey := func(device string) { // the config names the TPM key; the TPM is a software one
+		data, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "  key: ") {
+				lines[i] = "  key: {backend: tpm2, name: maskinporten, path: " + keyDir + ", device: \"" + device + "\"}"
+			}
+		}
+		writeFile(t, cfgPath, strings.Join(lines, "\n"))
+	}
+	setKey(dev)
 
-	code, out, errOut := r.run("", "generate", "--backend", "tpm2", "--device", dev, "--path", keyDir, "--json")
+	code, out, errOut := r.run("", "generate", "--config", cfgPath, "--json")
 	if code != exitOK {
 		t.Fatalf("generate: exit %d: %s", code, errOut)
 	}
@@ -53,13 +67,12 @@ func TestTPM2KeysAndRun(t *testing.T) {
 	r.keys = append(r.keys, k)
 	p8, _ := x509.MarshalPKCS8PrivateKey(k)
 	keyPath := keyFile(t, "import.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}))
-	code, _, errOut = r.run("", "import", "--backend", "tpm2", "--device", dev, "--path", keyDir, "--name", "imported", "--file", keyPath)
+	code, _, errOut = r.run("", "import", "--config", cfgPath, "--name", "imported", "--file", keyPath)
 	if code == exitOK || !strings.Contains(errOut, "importing a key into the TPM is refused") || !strings.Contains(errOut, "no copy of it exists") {
 		t.Fatalf("import into the TPM: exit %d: %s", code, errOut)
 	}
 
-	// Register the printed public JWK on the client (as the operator does), and point the config at the
-	// TPM key.
+	// Register the printed public JWK on the client (as the operator does).
 	raw, _ := json.Marshal(info.JWK)
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(raw); err != nil {
@@ -69,21 +82,6 @@ func TestTPM2KeysAndRun(t *testing.T) {
 	if err := sb.AddClientKey(clientID, sandbox.ClientKey{KID: jwk.KeyID, Public: jwk.Key}); err != nil {
 		t.Fatal(err)
 	}
-	setKey := func(device string) {
-		data, err := os.ReadFile(cfgPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(string(data), "\n")
-		for i, l := range lines {
-			if strings.HasPrefix(l, "  key: ") {
-				lines[i] = "  key: {backend: tpm2, name: maskinporten, path: " + keyDir + ", device: \"" + device + "\"}"
-			}
-		}
-		writeFile(t, cfgPath, strings.Join(lines, "\n"))
-	}
-	setKey(dev)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
