@@ -77,6 +77,11 @@ func runOutage(t *testing.T, tc outageCase) {
 	if err := checkValid(cached, clk.Now()); err != nil {
 		t.Fatalf("warm-up: %v", err)
 	}
+	// A slow warm-up may still have an upstream request (a hedged attempt) under way: it must finish
+	// before the outage starts, or its token would count as issued during it.
+	waitFor(t, "the warm-up's upstream requests to finish", 2*time.Minute, func() bool {
+		return r.upstreamInFlight.Load() == 0
+	})
 	tc.fault.Times = 0 // until cleared
 	r.sb.Inject(sandbox.TargetMaskinporten, tc.fault)
 	r.sb.ResetStats()
@@ -100,15 +105,24 @@ func runOutage(t *testing.T, tc outageCase) {
 	// Refresh window (60 s to 10 s before expiry): the cached token, valid, every time.
 	clk.Advance(60 * time.Second)
 	before := r.cache.Stats()
+	// A slow warm-up (a loaded machine) may have had a hedged attempt store a second token after the
+	// first, both issued before the outage: callers may get either, but no token issued during it.
+	var hedged string
 	for range 49 {
 		clk.Advance(time.Second)
 		for _, rp := range ask() {
 			if err := checkValid(rp, clk.Now()); err != nil {
 				t.Fatalf("at %s into the outage, in the refresh window: %v", sinceStart(clk), err)
 			}
-			if rp.token != cached.token {
-				t.Fatalf("at %s: a token other than the cached one, while upstream is down", sinceStart(clk))
+			if rp.token != cached.token && hedged == "" {
+				hedged = rp.token
 			}
+			if rp.token != cached.token && rp.token != hedged {
+				t.Fatalf("at %s: a third token while upstream is down", sinceStart(clk))
+			}
+		}
+		if n := r.sb.Stats().TokensIssued; n != 0 {
+			t.Fatalf("at %s: %d tokens issued while upstream is down", sinceStart(clk), n)
 		}
 	}
 	refreshes := r.cache.Stats().Refreshes - before.Refreshes
@@ -161,8 +175,8 @@ func runOutage(t *testing.T, tc outageCase) {
 		got = r.token(ctx, alpha)
 		return got.status == http.StatusOK
 	})
-	if err := checkValid(got, clk.Now()); err != nil || got.token == cached.token {
-		t.Fatalf("after recovery: %v (same token as before the outage: %v)", err, got.token == cached.token)
+	if old := got.token == cached.token || got.token == hedged; checkValid(got, clk.Now()) != nil || old {
+		t.Fatalf("after recovery: %v (a token from before the outage: %v)", checkValid(got, clk.Now()), old)
 	}
 	t.Logf("%s: %d refreshes in the window, %d upstream requests for %d fetches in %s past min validity",
 		tc.name, refreshes, requests, fetches, span)
