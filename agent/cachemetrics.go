@@ -32,6 +32,10 @@ func registerCacheMetrics(reg prometheus.Registerer, c cacheStatser) error {
 			func(s tokens.CacheStats) uint64 { return s.NegativeHits }),
 		counter("stale", "Cached tokens served after a failed refresh (still above the minimum validity).",
 			func(s tokens.CacheStats) uint64 { return s.Stale }),
+		counter("hedges", "Hedged attempts started for a fetch stuck on a slow or hung upstream.",
+			func(s tokens.CacheStats) uint64 { return s.Hedges }),
+		counter("paced", "Token requests answered with a key's last error during its failure backoff (no upstream call).",
+			func(s tokens.CacheStats) uint64 { return s.Paced }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "systemuser_agent_token_cache_entries",
 			Help: "Cache keys held."}, func() float64 { return float64(c.Stats().Entries) }),
 	} {

@@ -27,6 +27,8 @@ func TestCacheMetrics(t *testing.T) {
 		"systemuser_agent_token_cache_fetches_total 1\n",
 		"systemuser_agent_token_cache_refreshes_total 0\n",
 		"systemuser_agent_token_cache_entries 1\n",
+		"systemuser_agent_token_cache_hedges_total 0\n",
+		"systemuser_agent_token_cache_paced_total 0\n",
 	} {
 		if !strings.Contains(m.raw, want) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
