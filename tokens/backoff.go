@@ -145,12 +145,13 @@ func (c *Cache) maybeHedge(parent context.Context, e *entry) {
 		ctx, cancel := context.WithTimeout(withSingleAttempt(context.WithoutCancel(parent)), hedgeTimeout)
 		defer cancel()
 		sent := c.now()
+		before := e.state.Load()
 		tok, err := c.upstream(ctx, e.req)
 		if err != nil {
 			c.errs.Add(1)
 			return
 		}
-		c.store(e, tok, sent)
+		c.store(e, tok, sent, before)
 		e.hedged()
 	}()
 }

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -159,5 +160,49 @@ func TestCacheNoHedge(t *testing.T) {
 		src.set(false)
 		time.Sleep(fetchTimeout) // the stuck shared fetch ends at its bound
 		c.bg.Wait()
+	})
+}
+
+// slowSource answers the first call after first, later ones after delay, each with a new token.
+type slowSource struct {
+	first, delay time.Duration
+	mu           sync.Mutex
+	n            int
+}
+
+func (s *slowSource) Token(ctx context.Context, r Request) (Token, error) {
+	s.mu.Lock()
+	s.n++
+	n := s.n
+	s.mu.Unlock()
+	d := s.delay
+	if n == 1 {
+		d = s.first
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return Token{}, ctx.Err()
+	}
+	return Token{AccessToken: fmt.Sprintf("tok-%d", n), Expiry: time.Now().Add(2 * time.Minute)}, nil
+}
+
+// TestCacheHedgeKeepsOneToken: a slow (not hung) shared fetch gets a hedged attempt too; the hedge
+// answers first and its token is handed out; the shared fetch's later token does not replace it, so
+// every caller of the key sees one token.
+func TestCacheHedgeKeepsOneToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The shared fetch answers after 2.5 s; the hedge, started at 1.5 s, after 0.5 s.
+		src := &slowSource{first: hedgeAfter + time.Second, delay: hedgeAfter / 3}
+		c := NewCache(src, CacheOptions{})
+		first := mustToken(t, c, sysReq)
+		time.Sleep(fetchTimeout) // every attempt has ended
+		c.bg.Wait()
+		if c.Stats().Hedges == 0 {
+			t.Fatal("no hedged attempt on a slow upstream; the test proves nothing")
+		}
+		if again := mustToken(t, c, sysReq); again.AccessToken != first.AccessToken {
+			t.Fatalf("the caller got %s, the cache then held %s: two tokens for one key", first.AccessToken, again.AccessToken)
+		}
 	})
 }

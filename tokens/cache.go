@@ -389,18 +389,23 @@ func (c *Cache) fetch(parent context.Context, e *entry) (any, error) {
 		}
 		return nil, err
 	}
-	c.store(e, tok, sent)
-	return tok, nil
+	return c.store(e, tok, sent, before), nil
 }
 
-// store caches tok, fetched at sent, in e and ends its failure backoff.
-func (c *Cache) store(e *entry, tok Token, sent time.Time) {
+// store caches tok, fetched at sent, in e, ends its failure backoff and returns the token to hand out.
+// When another attempt (a hedge) stored a usable token since this one began (e's state is no longer
+// before), that token stays and is returned, so every caller of the key gets the same one.
+func (c *Cache) store(e *entry, tok Token, sent time.Time, before *entryState) Token {
+	if cur := e.state.Load(); cur != before && cur != nil && cur.usable(c.now(), c.minValidity) {
+		return cur.tok
+	}
 	lifetime := tok.Expiry.Sub(sent)
 	ahead := min(c.refreshAhead, lifetime/2)
 	ahead += c.jitter(time.Duration(float64(ahead) * RefreshJitter))
 	e.state.Store(&entryState{tok: tok, refreshAt: tok.Expiry.Add(-ahead)})
 	e.retryAt.Store(0)
 	c.succeeded(e)
+	return tok
 }
 
 // randomJitter is a uniformly random duration in [0, max), or 0 when max is not positive.
