@@ -84,3 +84,17 @@ func Ready(cfg *config.Config, stateDir string) error {
 	}
 	return nil
 }
+
+// SystemUserIDs returns the lookup the token service's introspection uses (agent.Options.SystemUserID):
+// the Altinn id of a configured system user, read from the state file in stateDir at each call, so an
+// approval that lands while the service runs shows at once; "" while the system user has no id (or the
+// state cannot be read). Introspection is rare, and a state file is small.
+func SystemUserIDs(stateDir string) func(name string) string {
+	return func(name string) string {
+		st, err := config.LoadState(stateDir)
+		if err != nil {
+			return ""
+		}
+		return st.SystemUsers[name].SystemUserID
+	}
+}

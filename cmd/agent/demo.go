@@ -122,7 +122,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
-	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: quiet})
+	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: quiet, SystemUserID: setup.SystemUserIDs(dir)})
 	if err != nil {
 		return err
 	}

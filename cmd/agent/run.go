@@ -73,7 +73,8 @@ func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 	cur.Store(cfg)
 	srv, err := agent.New(agent.Options{Config: cfg, Tokens: cache, Logger: log, Registry: prometheus.NewRegistry(),
 		Ready:    func(context.Context) error { return setup.Ready(cur.Load(), sv.stateDir) },
-		LogLevel: sv.level, WatchInterval: agent.DefaultWatchInterval, Key: agent.KeyInfo(keystore.Describe(sv.ks))})
+		LogLevel: sv.level, WatchInterval: agent.DefaultWatchInterval, Key: agent.KeyInfo(keystore.Describe(sv.ks)),
+		SystemUserID: setup.SystemUserIDs(sv.stateDir)})
 	if err != nil {
 		return err
 	}
