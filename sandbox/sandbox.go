@@ -40,6 +40,9 @@ type Options struct {
 	// DrillAPI also serves the drill API under /sandbox/ (drill.go): counters and fault injection for
 	// load scripts, to loopback callers only.
 	DrillAPI bool
+	// OnRegister, if set, hears of each client registered through the registration API
+	// (registration.go) or RegisterClientKey; `agent sandbox` prints them.
+	OnRegister func(ClientRegistration)
 }
 
 // Sandbox is the fake Maskinporten and Altinn. Create it with New. Safe for concurrent use.
@@ -135,17 +138,20 @@ func (s *Sandbox) MaskinportenTokenURL() string { return s.URL() + "/maskinporte
 // AltinnURL is the Altinn platform base URL.
 func (s *Sandbox) AltinnURL() string { return s.URL() + "/altinn" }
 
-// Handler serves both upstreams, and the drill API with Options.DrillAPI.
+// Handler serves both upstreams, the registration API (registration.go), and the drill API with
+// Options.DrillAPI.
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.mp.routes(mux)
 	s.altinn.routes(mux)
-	if !s.opts.DrillAPI {
-		return s.withFaults(mux)
-	}
 	outer := http.NewServeMux()
 	outer.Handle("/", s.withFaults(mux))
-	outer.Handle("/sandbox/", drillAPI(s))
+	reg := registrationAPI(s)
+	outer.Handle("/sandbox/catalogue", reg)
+	outer.Handle("/sandbox/clients", reg)
+	if s.opts.DrillAPI {
+		outer.Handle("/sandbox/", drillAPI(s))
+	}
 	return outer
 }
 

@@ -37,8 +37,8 @@ func (s *Sandbox) RegisterClientJWK(id, org, path string, stdin io.Reader, scope
 	if !k.IsPublic() || k.KeyID == "" {
 		return fmt.Errorf("the JWK must be a public key with a kid (agent keys public prints one)")
 	}
-	return s.RegisterClient(Client{ID: id, Org: org, Scopes: append(append([]string{}, scopes...), OnboardingScopes...),
-		Keys: []ClientKey{{KID: k.KeyID, Public: k.Key}}})
+	_, err := s.RegisterClientKey(id, org, ClientKey{KID: k.KeyID, Public: k.Key}, scopes)
+	return err
 }
 
 // SeedOnboarded registers the system "<org>_sandbox" for clientID and an accepted system user of org,

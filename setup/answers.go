@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +32,10 @@ func CheckClientID(s string) (string, error) {
 	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return "", errors.New("the client id has spaces or control characters; copy it exactly as Samarbeidsportalen shows it")
 	}
+	if !plainNameRE.MatchString(s) {
+		return "", fmt.Errorf("%q is not a client id: Samarbeidsportalen shows a UUID such as "+
+			"0b3c2f4e-7a1d-4c55-9e0a-2f6d8b1c9e47 (letters, digits, '-', '_' and '.')", s)
+	}
 	return s, nil
 }
 
@@ -55,7 +60,12 @@ func CheckURL(s string) (string, error) {
 
 // CheckSandboxURL accepts the base URL of a running `agent sandbox`, without a trailing slash.
 func CheckSandboxURL(s string) (string, error) {
-	s = strings.TrimRight(s, "/")
+	s = strings.TrimRight(strings.TrimSpace(s), "/")
+	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") {
+		return "", fmt.Errorf("%q is not the base URL of a sandbox: give the whole URL `agent sandbox` printed, "+
+			"such as http://127.0.0.1:8900", s)
+	}
 	c := config.Config{Environment: config.EnvSandbox, Endpoints: SandboxEndpoints(s)}
 	if _, err := c.ResolvedEndpoints(); err != nil {
 		return "", err

@@ -1,10 +1,20 @@
 package setup
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
 )
 
 func TestCheckers(t *testing.T) {
@@ -25,6 +35,10 @@ func TestCheckers(t *testing.T) {
 		{"environment case", "Sandbox", "sandbox", "", CheckEnvironment},
 		{"sandbox url", "http://127.0.0.1:9/", "http://127.0.0.1:9", "", CheckSandboxURL},
 		{"sandbox url over plain http elsewhere", "http://example.com", "", "https", CheckSandboxURL},
+		{"sandbox url without a scheme", "127.0.0.1:8900", "", "give the whole URL", CheckSandboxURL},
+		{"sandbox url with a path", "http://127.0.0.1:8900/altinn", "", "give the whole URL", CheckSandboxURL},
+		{"client id uuid", "0b3c2f4e-7a1d-4c55-9e0a-2f6d8b1c9e47", "0b3c2f4e-7a1d-4c55-9e0a-2f6d8b1c9e47", "", CheckClientID},
+		{"client id question mark", "?", "", "not a client id", CheckClientID},
 		{"key backend file outside the sandbox", "file", "", "sandbox", CheckBackend("test")},
 		{"key backend windows-cert needs the config", "windows-cert", "", "key.thumbprint", CheckBackend("test")},
 		{"key backend unknown", "vault", "", "tpm2", CheckBackend("test")},
@@ -79,5 +93,48 @@ func TestCheckBackendTPM2(t *testing.T) {
 	}
 	if !onLinux() && (err == nil || !strings.Contains(err.Error(), "needs Linux")) {
 		t.Errorf("tpm2 off Linux: %v", err)
+	}
+}
+
+// TestProbeAndRegisterOnSandbox: a URL where nothing listens says to start `agent sandbox`; one where
+// something else answers says so; the real sandbox gives its catalogue and registers a client.
+func TestProbeAndRegisterOnSandbox(t *testing.T) {
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	_ = ln.Close()
+	if _, err := ProbeSandbox(ctx, dead); err == nil || !strings.Contains(err.Error(), "start `agent sandbox`") {
+		t.Errorf("nothing listening: %v", err)
+	}
+	other := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(other.Close)
+	if _, err := ProbeSandbox(ctx, other.URL); err == nil || !strings.Contains(err.Error(), "not as `agent sandbox` does") {
+		t.Errorf("another server: %v", err)
+	}
+	sb := sandbox.New(sandbox.Options{})
+	if err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	cat, err := ProbeSandbox(ctx, sb.URL())
+	if err != nil || len(cat.APIScopes) == 0 || len(cat.Resources) == 0 {
+		t.Fatalf("sandbox: %+v, %v", cat, err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, _ := json.Marshal(jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"})
+	reg, err := RegisterOnSandbox(ctx, &config.Config{Environment: config.EnvSandbox, Organization: "314250052", Endpoints: SandboxEndpoints(sb.URL()),
+		Maskinporten: config.Maskinporten{ClientID: "client-9"}, SystemUsers: []config.SystemUser{{Scopes: cat.APIScopes}}}, jwk)
+	if err != nil || reg == nil || !reg.Created || reg.KID != "k1" || !strings.Contains(reg.String(), "registered Maskinporten client client-9") {
+		t.Fatalf("register: %+v, %v", reg, err)
+	}
+	if _, err := registerOnSandbox(ctx, sb.URL(), "client-9", "310000001", jwk, nil); err == nil ||
+		!strings.Contains(err.Error(), "choose another client id") {
+		t.Errorf("another organisation's client id: %v", err)
 	}
 }

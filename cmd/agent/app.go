@@ -9,6 +9,8 @@ import (
 	"io"
 	"runtime"
 	"strings"
+
+	"github.com/systemuser-agent/systemuser-agent/installer"
 )
 
 // Exit codes, as documented in the README.
@@ -132,7 +134,7 @@ func newFlags(e *env, name string, c *common) *flag.FlagSet {
 	fs.SetOutput(e.stderr)
 	if c != nil {
 		fs.StringVar(&c.config, "config", defaultConfigPath(), "configuration file")
-		fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default: beside the config file)")
+		fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default: "+installer.ServiceStateDir()+", the service's own)")
 		fs.BoolVar(&c.json, "json", false, "print machine-readable JSON")
 	}
 	return fs

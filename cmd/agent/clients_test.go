@@ -13,14 +13,26 @@ import (
 
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/internal/winelane"
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
+
+// liveSandboxURL starts a sandbox for the test and returns its URL: the wizard checks that one answers.
+func liveSandboxURL(t *testing.T) string {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{})
+	if err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	return sb.URL()
+}
 
 // clientsConfig writes a valid config without callers and returns its path.
 func clientsConfig(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := &config.Config{Environment: config.EnvSandbox, Endpoints: setup.SandboxEndpoints("http://127.0.0.1:9"), Organization: testOrg,
+	cfg := &config.Config{Environment: config.EnvSandbox, Endpoints: setup.SandboxEndpoints(liveSandboxURL(t)), Organization: testOrg,
 		Maskinporten: config.Maskinporten{ClientID: "client-1", Key: config.KeyRef{Backend: "file", Name: "maskinporten", Path: filepath.Join(dir, "keys")}},
 		System: config.System{ID: testOrg + "_x", Name: config.Texts{NB: "x", NN: "x", EN: "x"}, Description: config.Texts{NB: "x", NN: "x", EN: "x"},
 			Rights: []config.Right{{Resource: "example-resource"}}},

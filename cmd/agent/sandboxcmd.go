@@ -3,14 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 )
 
+// defaultSandboxListen is where `agent sandbox` serves without --listen, and the wizard's default
+// sandbox URL.
+const defaultSandboxListen = "127.0.0.1:8900"
+
 func cmdSandbox(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "sandbox", nil)
-	listen := fs.String("listen", "127.0.0.1:8900", "address to serve the fake Maskinporten and Altinn on (loopback)")
+	listen := fs.String("listen", defaultSandboxListen, "address to serve the fake Maskinporten and Altinn on (loopback)")
 	org := fs.String("org", "", "organisation number to register a Maskinporten client for")
 	clientID := fs.String("client-id", "", "Maskinporten client id to register")
 	jwkFile := fs.String("jwk-file", "", "public JWK of the client (from \"agent keys public\"), or - for stdin")
@@ -26,11 +32,21 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 	if *seedUser && (*org == "" || *clientID == "") {
 		return usageError{"--seed-system-user needs --org, --client-id and --jwk-file"}
 	}
-	sb := sandbox.New(sandbox.Options{TokenLifetime: *lifetime, DrillAPI: *admin})
+	var mu sync.Mutex // registrations arrive on request goroutines; with --json the first object says it all
+	onRegister := func(r sandbox.ClientRegistration) {
+		if !*asJSON {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintln(e.stdout, r)
+		}
+	}
+	sb := sandbox.New(sandbox.Options{TokenLifetime: *lifetime, DrillAPI: *admin, OnRegister: onRegister})
 	if err := sb.Start(*listen); err != nil {
 		return fmt.Errorf("%w; pick a free loopback port with --listen", err)
 	}
 	defer sb.Close()
+	info := map[string]string{"maskinporten_issuer": sb.MaskinportenIssuer(),
+		"maskinporten_token": sb.MaskinportenTokenURL(), "altinn": sb.AltinnURL(), "url": sb.URL()}
 	if *org != "" {
 		sb.AddOrganization(*org, "SANDBOX ORG "+*org)
 	}
@@ -38,12 +54,11 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 		if *clientID == "" || *jwkFile == "" || *org == "" {
 			return usageError{"--client-id, --org and --jwk-file go together"}
 		}
-		if err := sb.RegisterClientJWK(*clientID, *org, *jwkFile, e.stdin, "altinn:demo/read"); err != nil {
+		if err := sb.RegisterClientJWK(*clientID, *org, *jwkFile, e.stdin, sandbox.APIScopes...); err != nil {
 			return fmt.Errorf("%s: %w", *jwkFile, err)
 		}
+		info["client_id"], info["org"] = *clientID, *org
 	}
-	info := map[string]string{"maskinporten_issuer": sb.MaskinportenIssuer(),
-		"maskinporten_token": sb.MaskinportenTokenURL(), "altinn": sb.AltinnURL()}
 	if *seedUser {
 		sysID, userID, err := sb.SeedOnboarded(*org, *clientID)
 		if err != nil {
@@ -63,14 +78,18 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 		for _, k := range []string{"maskinporten_issuer", "maskinporten_token", "altinn"} {
 			fmt.Fprintf(e.stdout, "  %s: %s\n", k, info[k])
 		}
+		fmt.Fprintln(e.stdout)
 		if *seedUser {
-			fmt.Fprintf(e.stdout, "\nSystem %s with an accepted system user %s of organisation %s.\n",
+			fmt.Fprintf(e.stdout, "System %s with an accepted system user %s of organisation %s.\n",
 				info["system_id"], info["system_user_id"], *org)
 		}
 		if *admin {
 			fmt.Fprintf(e.stdout, "Drill API (loopback only) at %s: stats, stats/reset, faults.\n", info["admin"])
 		}
-		fmt.Fprintln(e.stdout, "\nServing until Ctrl-C.")
+		fmt.Fprintf(e.stdout, "It offers the scopes %s and the resource %s. Next, in another terminal:\n"+
+			"  agent setup --environment sandbox --sandbox-url %s\nIt registers your Maskinporten client and key here "+
+			"(each registration shows below); approve the request at the confirm URL it prints.\n\nServing until Ctrl-C.\n",
+			strings.Join(sandbox.APIScopes, " "), sandbox.ResourceExample, sb.URL())
 	}
 	<-ctx.Done()
 	return nil

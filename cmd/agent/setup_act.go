@@ -86,6 +86,12 @@ func (w *wizard) keyStep(ctx context.Context, backend string, p *wizardPlan, k s
 	}
 	out.event(setup.Event{Step: setup.StepKey, Status: setup.StatusDone, Message: msg,
 		Detail: map[string]string{"kid": k.KID, "public_jwk": string(k.PublicJWK), "new": fmt.Sprint(k.New)}})
+	if reg, err := setup.RegisterOnSandbox(ctx, cfg, k.PublicJWK); err != nil {
+		return (&setup.Actions{Events: out.event}).Failed(setup.StepKey, err)
+	} else if reg != nil {
+		out.event(setup.Event{Step: setup.StepKey, Status: setup.StatusDone, Message: reg.String()})
+		return nil
+	}
 	if !k.New || w.c.json {
 		return nil
 	}

@@ -25,6 +25,8 @@ type wizard struct {
 	f    *setupFlags
 	a    *asker
 	base *config.Config // the existing config file's content (its values are the defaults), or nil
+	// sandbox is what the running `agent sandbox` offers, once its URL has been checked (environment sandbox).
+	sandbox *setup.SandboxCatalogue
 }
 
 // plan is what the questions decided: the new configuration and how to act on it.
@@ -116,8 +118,8 @@ func (w *wizard) askEnvironment(ctx context.Context, p *wizardPlan) error {
 	}
 	if c.Environment == config.EnvSandbox && !w.a.flagSet("maskinporten-issuer") && !w.a.flagSet("altinn-url") {
 		u, err := w.a.ask(ctx, question{flag: "sandbox-url", title: "Sandbox URL",
-			help: "The base URL `agent sandbox` printed, e.g. http://127.0.0.1:8900.",
-			def:  setup.SandboxBase(c.Endpoints), check: setup.CheckSandboxURL})
+			help: "The base URL `agent sandbox` printed; it must be running (start it in another terminal).",
+			def:  cmp.Or(setup.SandboxBase(c.Endpoints), "http://"+defaultSandboxListen), check: setup.SandboxChecker(ctx, &w.sandbox)})
 		if err != nil {
 			return err
 		}
@@ -190,7 +192,7 @@ func (w *wizard) askSystem(ctx context.Context, p *wizardPlan) error {
 	s.Description = config.Texts{NB: desc, NN: cmp.Or(setup.DescriptionFor(s.Description.NN, s.Description.NB, desc), desc), EN: cmp.Or(setup.DescriptionFor(s.Description.EN, s.Description.NB, desc), desc)}
 	rights, err := w.a.ask(ctx, question{flag: "rights", title: "Rights (resources)",
 		help: "Resource ids from Altinn's resource registry the system may be given, comma-separated; RESOURCE:ACTION limits the action. Empty for none.",
-		def:  setup.FormatRights(s.Rights), optional: true, check: setup.CheckRights})
+		def:  cmp.Or(setup.FormatRights(s.Rights), w.sandbox.Rights()), optional: true, check: setup.CheckRights})
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func TestWizardInteractive(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	var errOut testlog.Buffer
-	w := interactiveWizard(t, []string{"--config", cfgPath, "--environment", "sandbox", "--sandbox-url", "http://127.0.0.1:9",
+	w := interactiveWizard(t, []string{"--config", cfgPath, "--environment", "sandbox", "--sandbox-url", liveSandboxURL(t),
 		"--key-backend", "file", "--key-path", dir, "--no-service"}, strings.NewReader(strings.Join(answers, "\n")+"\n"), &errOut)
 	p, err := w.gather(context.Background())
 	if err != nil {

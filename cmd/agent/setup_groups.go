@@ -79,8 +79,10 @@ func (w *wizard) askSystemUsers(ctx context.Context, p *wizardPlan) error {
 		if err != nil {
 			return err
 		}
+		old, _ := c.SystemUser(name)
 		scopes, err := w.a.ask(ctx, question{flag: "system-user", title: fmt.Sprintf("System user %q: scopes", name),
-			help: "Maskinporten scopes its tokens may carry, comma-separated; each must be on the Maskinporten client.", check: setup.CheckScopes})
+			help: "Maskinporten scopes its tokens may carry, comma-separated; each must be on the Maskinporten client.",
+			def:  cmp.Or(strings.Join(old.Scopes, ","), w.sandbox.Scopes()), check: setup.CheckScopes})
 		if err != nil {
 			return err
 		}

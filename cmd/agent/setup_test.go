@@ -121,8 +121,12 @@ func TestSetupStoppedThenRerun(t *testing.T) {
 			if how == "no-wait" {
 				first, want = w.flags("--no-wait"), exitWaiting
 			} else {
-				go func() { // Ctrl-C once both requests are out
-					for runCtx.Err() == nil && len(w.sb.Requests()) < 2 {
+				go func() { // Ctrl-C once both requests are out and saved (a reply still on its way would be lost)
+					for runCtx.Err() == nil {
+						st, err := config.LoadState(w.stateDir)
+						if err == nil && st.SystemUsers["default"].RequestID != "" && st.SystemUsers["payroll"].RequestID != "" {
+							break
+						}
 						time.Sleep(5 * time.Millisecond)
 					}
 					stop()

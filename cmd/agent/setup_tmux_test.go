@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/internal/realdeps"
-	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 )
 
@@ -129,19 +127,8 @@ func TestSetupWizardInTmux(t *testing.T) {
 		term.answer("w", qa[0], qa[1])
 	}
 
-	// The wizard generated the key and shows its public JWK: register it, as the admin would.
-	term.expect("w", "Press Enter once the key is registered")
-	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: filepath.Join(dir, "etc", "keys"), AllowFile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ks.Signer(context.Background(), "maskinporten")
-	if err != nil {
-		t.Fatalf("the wizard's key: %v\n%s", err, term.screen("w"))
-	}
-	w := &wizEnv{t: t, sb: sb}
-	w.registerClient(key.Public())
-	term.send("w", "Enter")
+	// With environment sandbox the wizard registers the client and its new key on the sandbox itself.
+	term.expect("w", "sandbox: registered Maskinporten client client-1 of organisation 314250052")
 
 	term.expect("w", "APPROVAL NEEDED")
 	reqs := sb.Requests()
