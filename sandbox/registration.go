@@ -135,10 +135,21 @@ func (s *Sandbox) RegisterClientKey(clientID, org string, key ClientKey, scopes 
 // errClientTaken is a client id registered for another organisation (409).
 var errClientTaken = errors.New("sandbox: the client id is taken")
 
+// notifyRegistered tells Options.OnRegister, one call at a time.
 func (s *Sandbox) notifyRegistered(r ClientRegistration) {
 	if s.opts.OnRegister != nil {
+		s.notifyMu.Lock()
+		defer s.notifyMu.Unlock()
 		s.opts.OnRegister(r)
 	}
+}
+
+// Guide says what the sandbox offers and how to set up an agent against it, for `agent sandbox` to print.
+func (s *Sandbox) Guide() string {
+	return fmt.Sprintf("It offers the scopes %s and the resource %s. Next, in another terminal:\n"+
+		"  agent setup --environment sandbox --sandbox-url %s\nIt registers your Maskinporten client and key here "+
+		"(each registration shows below); approve the request at the confirm URL it prints.",
+		strings.Join(APIScopes, " "), ResourceExample, s.URL())
 }
 
 // registrationAPI serves GET /sandbox/catalogue and POST /sandbox/clients.

@@ -41,7 +41,7 @@ type Options struct {
 	// load scripts, to loopback callers only.
 	DrillAPI bool
 	// OnRegister, if set, hears of each client registered through the registration API
-	// (registration.go) or RegisterClientKey; `agent sandbox` prints them.
+	// (registration.go) or RegisterClientKey, one call at a time; `agent sandbox` prints them.
 	OnRegister func(ClientRegistration)
 }
 
@@ -50,10 +50,11 @@ type Sandbox struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	baseURL string // set by Start or SetBaseURL
-	srv     *http.Server
-	ln      net.Listener
+	mu       sync.Mutex
+	notifyMu sync.Mutex // serialises Options.OnRegister calls
+	baseURL  string     // set by Start or SetBaseURL
+	srv      *http.Server
+	ln       net.Listener
 
 	mp     *maskinporten // Maskinporten state (clients, keys, used jtis, signing keys)
 	altinn *altinn       // Altinn state (orgs, systems, requests, system users)

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
@@ -32,13 +30,9 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 	if *seedUser && (*org == "" || *clientID == "") {
 		return usageError{"--seed-system-user needs --org, --client-id and --jwk-file"}
 	}
-	var mu sync.Mutex // registrations arrive on request goroutines; with --json the first object says it all
-	onRegister := func(r sandbox.ClientRegistration) {
-		if !*asJSON {
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintln(e.stdout, r)
-		}
+	var onRegister func(sandbox.ClientRegistration) // with --json the first object says it all
+	if !*asJSON {
+		onRegister = func(r sandbox.ClientRegistration) { fmt.Fprintln(e.stdout, r) }
 	}
 	sb := sandbox.New(sandbox.Options{TokenLifetime: *lifetime, DrillAPI: *admin, OnRegister: onRegister})
 	if err := sb.Start(*listen); err != nil {
@@ -86,10 +80,7 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 		if *admin {
 			fmt.Fprintf(e.stdout, "Drill API (loopback only) at %s: stats, stats/reset, faults.\n", info["admin"])
 		}
-		fmt.Fprintf(e.stdout, "It offers the scopes %s and the resource %s. Next, in another terminal:\n"+
-			"  agent setup --environment sandbox --sandbox-url %s\nIt registers your Maskinporten client and key here "+
-			"(each registration shows below); approve the request at the confirm URL it prints.\n\nServing until Ctrl-C.\n",
-			strings.Join(sandbox.APIScopes, " "), sandbox.ResourceExample, sb.URL())
+		fmt.Fprintf(e.stdout, "%s\n\nServing until Ctrl-C.\n", sb.Guide())
 	}
 	<-ctx.Done()
 	return nil
