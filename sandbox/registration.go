@@ -144,6 +144,13 @@ func (s *Sandbox) notifyRegistered(r ClientRegistration) {
 	}
 }
 
+// ConfigBlock says where the sandbox serves and the config lines that point an agent at it.
+func (s *Sandbox) ConfigBlock() string {
+	return fmt.Sprintf("Sandbox Maskinporten and Altinn at %s. For your config:\n\nenvironment: sandbox\nendpoints:\n"+
+		"  maskinporten_issuer: %s\n  maskinporten_token: %s\n  altinn: %s", s.URL(), s.MaskinportenIssuer(),
+		s.MaskinportenTokenURL(), s.AltinnURL())
+}
+
 // Guide says what the sandbox offers and how to set up an agent against it, for `agent sandbox` to print.
 func (s *Sandbox) Guide() string {
 	return fmt.Sprintf("It offers the scopes %s and the resource %s. Next, in another terminal:\n"+

@@ -151,8 +151,10 @@ func (d *demo) run(ctx context.Context) error {
 	d.step("Fetched a token from the agent as local software would (client_secret_basic); its claims:")
 	pretty, _ := json.MarshalIndent(claims, "    ", "  ")
 	d.info("%s", pretty)
-	d.step("Get one yourself (the demo caller's credentials are in a netrc file, not on the command line):")
-	d.info("curl --netrc-file %s -d grant_type=client_credentials %s", netrc, tokenURL)
+	if !d.f.once { // with --once nothing serves once the demo exits: no command to offer
+		d.step("Get one yourself (the demo caller's credentials are in a netrc file, not on the command line):")
+		d.info("curl --netrc-file %s -d grant_type=client_credentials %s", netrc, tokenURL)
+	}
 
 	if d.f.json {
 		if err := printJSON(d.e.stdout, map[string]any{"token_url": tokenURL, "claims": claims}); err != nil {

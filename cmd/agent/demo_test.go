@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,10 @@ func TestDemoOnceJSON(t *testing.T) {
 	exp, _ := c["exp"].(float64)
 	if time.Unix(int64(exp), 0).Before(time.Now()) {
 		t.Errorf("exp %v is not in the future", exp)
+	}
+	// With --once nothing serves after the demo: it offers no command that could only fail.
+	if strings.Contains(errb.String(), "curl ") {
+		t.Errorf("demo --once offers a curl command, which cannot work once it has exited:\n%s", errb.String())
 	}
 	// The demo shows claims, never the token itself (nor the caller secret, which lives in the netrc file).
 	if jwt := regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.`); jwt.Match(out.Bytes()) || jwt.Match(errb.Bytes()) {

@@ -39,8 +39,7 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%w; pick a free loopback port with --listen", err)
 	}
 	defer sb.Close()
-	info := map[string]string{"maskinporten_issuer": sb.MaskinportenIssuer(),
-		"maskinporten_token": sb.MaskinportenTokenURL(), "altinn": sb.AltinnURL(), "url": sb.URL()}
+	info := sb.Info()
 	if *org != "" {
 		sb.AddOrganization(*org, "SANDBOX ORG "+*org)
 	}
@@ -68,11 +67,7 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "Sandbox Maskinporten and Altinn at %s. For your config:\n\nenvironment: sandbox\nendpoints:\n", sb.URL())
-		for _, k := range []string{"maskinporten_issuer", "maskinporten_token", "altinn"} {
-			fmt.Fprintf(e.stdout, "  %s: %s\n", k, info[k])
-		}
-		fmt.Fprintln(e.stdout)
+		fmt.Fprintf(e.stdout, "%s\n\n", sb.ConfigBlock())
 		if *seedUser {
 			fmt.Fprintf(e.stdout, "System %s with an accepted system user %s of organisation %s.\n",
 				info["system_id"], info["system_user_id"], *org)
