@@ -213,3 +213,55 @@ func writeRegistrationJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// Preparation is what `agent sandbox` sets up from its flags before serving.
+type Preparation struct {
+	// Org is an organisation to add (with ClientID: the client's owner).
+	Org string
+	// ClientID, with JWKFile (a public JWK, "-" for Stdin), registers a Maskinporten client of Org.
+	ClientID, JWKFile string
+	// Stdin is read when JWKFile is "-".
+	Stdin io.Reader
+	// SeedSystemUser also registers the system "<Org>_sandbox" for the client and an accepted system user.
+	SeedSystemUser bool
+}
+
+// Prepare sets up p and returns the sandbox's endpoints (Info) with what was set up: client_id and org,
+// system_id and system_user_id, admin (the drill API's URL, with Options.DrillAPI).
+func (s *Sandbox) Prepare(p Preparation) (map[string]string, error) {
+	info := s.Info()
+	if p.Org != "" {
+		s.AddOrganization(p.Org, "SANDBOX ORG "+p.Org)
+	}
+	if p.ClientID != "" {
+		if err := s.RegisterClientJWK(p.ClientID, p.Org, p.JWKFile, p.Stdin, APIScopes...); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.JWKFile, err)
+		}
+		info["client_id"], info["org"] = p.ClientID, p.Org
+	}
+	if p.SeedSystemUser {
+		sysID, userID, err := s.SeedOnboarded(p.Org, p.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		info["system_id"], info["system_user_id"] = sysID, userID
+	}
+	if s.opts.DrillAPI {
+		info["admin"] = s.URL() + "/sandbox/"
+	}
+	return info, nil
+}
+
+// PreparedNote says what Prepare seeded and where the drill API is, for `agent sandbox` to print; "" when
+// neither.
+func PreparedNote(info map[string]string) string {
+	var lines []string
+	if info["system_user_id"] != "" {
+		lines = append(lines, fmt.Sprintf("System %s with an accepted system user %s of organisation %s.",
+			info["system_id"], info["system_user_id"], info["org"]))
+	}
+	if info["admin"] != "" {
+		lines = append(lines, fmt.Sprintf("Drill API (loopback only) at %s: stats, stats/reset, faults.", info["admin"]))
+	}
+	return strings.Join(lines, "\n")
+}

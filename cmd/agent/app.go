@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/installer"
@@ -70,6 +71,9 @@ func (e exitCodeError) Unwrap() error { return e.err }
 
 // run dispatches args to a command and turns its error into an exit code. It prints errors once.
 func run(ctx context.Context, args []string, e *env) int {
+	if len(args) == 2 && args[0] == "help" { // "agent help setup" is "agent setup -h"
+		return run(ctx, []string{args[1], "-h"}, e)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printHelp(e.stdout)
 		if len(args) == 0 {
@@ -92,6 +96,12 @@ func run(ctx context.Context, args []string, e *env) int {
 // report prints err (if any) to stderr and returns its exit code.
 func report(e *env, name string, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if verbs, ok := err.(verbsHelp); ok { // "agent keys -h": the verbs, each with its own -h
+		i := slices.IndexFunc(commands(), func(c command) bool { return c.name == name })
+		fmt.Fprintf(e.stdout, "Usage: agent %s <%s> [flags]\n\n%s.\n\nExample: agent %s %s\nRun \"agent %s <verb> -h\" for a verb's "+
+			"flags and an example.\n", name, strings.Join(verbs, "|"), commands()[i].summary, name, verbs[0], name)
 		return exitOK
 	}
 	var ue usageError
@@ -171,11 +181,19 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// verbsHelp asks for the help of a command with verbs (agent keys -h); report prints it.
+type verbsHelp []string
+
+func (verbsHelp) Error() string { return "help" }
+
 // subcommand splits "agent keys generate ..." into the verb and its args, or returns a usage error
 // listing the verbs.
 func subcommand(args []string, verbs ...string) (string, []string, error) {
 	if len(args) == 0 {
 		return "", nil, usageError{"missing subcommand; one of: " + strings.Join(verbs, ", ")}
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		return "", nil, verbsHelp(verbs)
 	}
 	for _, v := range verbs {
 		if args[0] == v {

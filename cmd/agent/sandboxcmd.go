@@ -39,28 +39,12 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%w; pick a free loopback port with --listen", err)
 	}
 	defer sb.Close()
-	info := sb.Info()
-	if *org != "" {
-		sb.AddOrganization(*org, "SANDBOX ORG "+*org)
+	if (*clientID != "" || *jwkFile != "") && (*clientID == "" || *jwkFile == "" || *org == "") {
+		return usageError{"--client-id, --org and --jwk-file go together"}
 	}
-	if *clientID != "" || *jwkFile != "" {
-		if *clientID == "" || *jwkFile == "" || *org == "" {
-			return usageError{"--client-id, --org and --jwk-file go together"}
-		}
-		if err := sb.RegisterClientJWK(*clientID, *org, *jwkFile, e.stdin, sandbox.APIScopes...); err != nil {
-			return fmt.Errorf("%s: %w", *jwkFile, err)
-		}
-		info["client_id"], info["org"] = *clientID, *org
-	}
-	if *seedUser {
-		sysID, userID, err := sb.SeedOnboarded(*org, *clientID)
-		if err != nil {
-			return err
-		}
-		info["system_id"], info["system_user_id"] = sysID, userID
-	}
-	if *admin {
-		info["admin"] = sb.URL() + "/sandbox/"
+	info, err := sb.Prepare(sandbox.Preparation{Org: *org, ClientID: *clientID, JWKFile: *jwkFile, Stdin: e.stdin, SeedSystemUser: *seedUser})
+	if err != nil {
+		return err
 	}
 	if *asJSON {
 		if err := printJSON(e.stdout, info); err != nil {
@@ -68,12 +52,8 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 		}
 	} else {
 		fmt.Fprintf(e.stdout, "%s\n\n", sb.ConfigBlock())
-		if *seedUser {
-			fmt.Fprintf(e.stdout, "System %s with an accepted system user %s of organisation %s.\n",
-				info["system_id"], info["system_user_id"], *org)
-		}
-		if *admin {
-			fmt.Fprintf(e.stdout, "Drill API (loopback only) at %s: stats, stats/reset, faults.\n", info["admin"])
+		if note := sandbox.PreparedNote(info); note != "" {
+			fmt.Fprintln(e.stdout, note)
 		}
 		fmt.Fprintf(e.stdout, "%s\n\nServing until Ctrl-C.\n", sb.Guide())
 	}
