@@ -252,6 +252,19 @@ func (s *Sandbox) Prepare(p Preparation) (map[string]string, error) {
 	return info, nil
 }
 
+// DefaultListen is where `agent sandbox` serves without --listen (and the wizard's default sandbox URL).
+const DefaultListen = "127.0.0.1:8900"
+
+// Banner is what `agent sandbox` prints once serving: ConfigBlock, PreparedNote of info (from Prepare)
+// and Guide.
+func (s *Sandbox) Banner(info map[string]string) string {
+	parts := []string{s.ConfigBlock()}
+	if note := PreparedNote(info); note != "" {
+		parts = append(parts, note)
+	}
+	return strings.Join(append(parts, s.Guide()), "\n\n")
+}
+
 // PreparedNote says what Prepare seeded and where the drill API is, for `agent sandbox` to print; "" when
 // neither.
 func PreparedNote(info map[string]string) string {

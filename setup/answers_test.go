@@ -114,6 +114,9 @@ func TestProbeAndRegisterOnSandbox(t *testing.T) {
 	if _, err := ProbeSandbox(ctx, other.URL); err == nil || !strings.Contains(err.Error(), "not as `agent sandbox` does") {
 		t.Errorf("another server: %v", err)
 	}
+	if DefaultSandboxURL != "http://"+sandbox.DefaultListen {
+		t.Errorf("DefaultSandboxURL %s is not where agent sandbox serves by default (%s)", DefaultSandboxURL, sandbox.DefaultListen)
+	}
 	sb := sandbox.New(sandbox.Options{})
 	if err := sb.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)

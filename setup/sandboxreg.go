@@ -22,6 +22,10 @@ import (
 // organisation's Maskinporten client with its public key, so the wizard with environment sandbox needs no
 // step outside the agent.
 
+// DefaultSandboxURL is where `agent sandbox` serves without --listen (sandbox.DefaultListen; setup does
+// not import the sandbox, a test checks they agree): the default of the wizard's sandbox URL question.
+const DefaultSandboxURL = "http://127.0.0.1:8900"
+
 // SandboxCatalogue is what a running sandbox offers (GET /sandbox/catalogue).
 type SandboxCatalogue struct {
 	// APIScopes are the scopes a system user's tokens may carry.

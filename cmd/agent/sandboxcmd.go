@@ -8,13 +8,9 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 )
 
-// defaultSandboxListen is where `agent sandbox` serves without --listen, and the wizard's default
-// sandbox URL.
-const defaultSandboxListen = "127.0.0.1:8900"
-
 func cmdSandbox(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "sandbox", nil)
-	listen := fs.String("listen", defaultSandboxListen, "address to serve the fake Maskinporten and Altinn on (loopback)")
+	listen := fs.String("listen", sandbox.DefaultListen, "address to serve the fake Maskinporten and Altinn on (loopback)")
 	org := fs.String("org", "", "organisation number to register a Maskinporten client for")
 	clientID := fs.String("client-id", "", "Maskinporten client id to register")
 	jwkFile := fs.String("jwk-file", "", "public JWK of the client (from \"agent keys public\"), or - for stdin")
@@ -51,11 +47,7 @@ func cmdSandbox(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "%s\n\n", sb.ConfigBlock())
-		if note := sandbox.PreparedNote(info); note != "" {
-			fmt.Fprintln(e.stdout, note)
-		}
-		fmt.Fprintf(e.stdout, "%s\n\nServing until Ctrl-C.\n", sb.Guide())
+		fmt.Fprintf(e.stdout, "%s\n\nServing until Ctrl-C.\n", sb.Banner(info))
 	}
 	<-ctx.Done()
 	return nil

@@ -119,7 +119,7 @@ func (w *wizard) askEnvironment(ctx context.Context, p *wizardPlan) error {
 	if c.Environment == config.EnvSandbox && !w.a.flagSet("maskinporten-issuer") && !w.a.flagSet("altinn-url") {
 		u, err := w.a.ask(ctx, question{flag: "sandbox-url", title: "Sandbox URL",
 			help: "The base URL `agent sandbox` printed; it must be running (start it in another terminal).",
-			def:  cmp.Or(setup.SandboxBase(c.Endpoints), "http://"+defaultSandboxListen), check: setup.SandboxChecker(ctx, &w.sandbox)})
+			def:  cmp.Or(setup.SandboxBase(c.Endpoints), setup.DefaultSandboxURL), check: setup.SandboxChecker(ctx, &w.sandbox)})
 		if err != nil {
 			return err
 		}
