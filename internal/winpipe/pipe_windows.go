@@ -24,8 +24,12 @@ func Listen(name, sddl string) (*Listener, error) {
 	}
 	l := &Listener{name: name, sa: &windows.SecurityAttributes{SecurityDescriptor: sd}, next: windows.InvalidHandle}
 	l.sa.Length = uint32(unsafe.Sizeof(*l.sa))
+	if l.closedEv, err = windows.CreateEvent(nil, 1, 0, nil); err != nil {
+		return nil, fmt.Errorf("pipe %s: %w", name, err)
+	}
 	h, err := l.create(true)
 	if err != nil {
+		windows.CloseHandle(l.closedEv)
 		return nil, err
 	}
 	l.next = h
@@ -41,6 +45,7 @@ type Listener struct {
 	next      windows.Handle // the instance waiting for a client, or InvalidHandle
 	accepting bool           // Accept is waiting on next: it, not Close, closes next
 	closed    bool
+	closedEv  windows.Handle // manual-reset event Close sets; kept for the listener's life
 }
 
 func (l *Listener) create(first bool) (windows.Handle, error) {
@@ -78,7 +83,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.accepting = true
 		l.mu.Unlock()
 
-		err := connectPipe(h)
+		err := connectPipe(h, l.closedEv)
 
 		l.mu.Lock()
 		l.accepting = false
@@ -108,8 +113,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// connectPipe waits for a client on the overlapped instance h; CancelIoEx(h) ends the wait.
-func connectPipe(h windows.Handle) error {
+// connectPipe waits for a client on the overlapped instance h, or until closed is set (Close): then
+// the wait is cancelled and ERROR_OPERATION_ABORTED returned. closed is a manual-reset event, so a Close
+// that comes before the wait begins is seen too.
+func connectPipe(h, closed windows.Handle) error {
 	ev, err := windows.CreateEvent(nil, 1, 0, nil)
 	if err != nil {
 		return err
@@ -120,15 +127,21 @@ func connectPipe(h windows.Handle) error {
 	switch {
 	case err == nil, errors.Is(err, windows.ERROR_PIPE_CONNECTED):
 		return nil
-	case errors.Is(err, windows.ERROR_IO_PENDING):
-		var n uint32
-		return windows.GetOverlappedResult(h, &ov, &n, true)
+	case !errors.Is(err, windows.ERROR_IO_PENDING):
+		return err
 	}
-	return err
+	var n uint32
+	which, err := windows.WaitForMultipleObjects([]windows.Handle{ev, closed}, false, windows.INFINITE)
+	if err == nil && which == windows.WAIT_OBJECT_0+1 {
+		_ = windows.CancelIoEx(h, &ov)
+		_ = windows.GetOverlappedResult(h, &ov, &n, true) // the cancelled wait must end before ov goes
+		return windows.ERROR_OPERATION_ABORTED
+	}
+	return windows.GetOverlappedResult(h, &ov, &n, true)
 }
 
-// Close implements net.Listener and stops Accept. The pending instance is closed exactly once: here when no Accept waits on it,
-// else by that Accept, which CancelIoEx wakes.
+// Close implements net.Listener and stops Accept. The pending instance is closed exactly once: here
+// when no Accept waits on it, else by that Accept, which the closed event wakes.
 func (l *Listener) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -136,14 +149,11 @@ func (l *Listener) Close() error {
 		return nil
 	}
 	l.closed = true
-	h := l.next
-	if h == windows.InvalidHandle {
-		return nil
+	if err := windows.SetEvent(l.closedEv); err != nil {
+		return fmt.Errorf("stop waiting on %s: %w", l.name, err)
 	}
-	if l.accepting {
-		if err := windows.CancelIoEx(h, nil); err != nil && !errors.Is(err, windows.ERROR_NOT_FOUND) {
-			return fmt.Errorf("stop waiting on %s: %w", l.name, err)
-		}
+	h := l.next
+	if h == windows.InvalidHandle || l.accepting {
 		return nil
 	}
 	l.next = windows.InvalidHandle
