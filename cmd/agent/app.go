@@ -20,6 +20,8 @@ const (
 	exitError   = 1
 	exitUsage   = 2
 	exitWaiting = 3
+	// exitInterrupted is the shell's code for a command stopped by Ctrl-C (128 + SIGINT).
+	exitInterrupted = 130
 )
 
 // env is what a command may touch of the outside world. Tests pass their own.
@@ -86,6 +88,11 @@ func run(ctx context.Context, args []string, e *env) int {
 			continue
 		}
 		err := c.run(ctx, e, args[1:])
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) { // Ctrl-C: one line, exit 130
+			msg := strings.TrimSuffix(err.Error(), ": "+context.Canceled.Error())
+			fmt.Fprintf(e.stderr, "agent %s: %s\n", c.name, map[bool]string{true: "interrupted", false: msg}[msg == context.Canceled.Error()])
+			return exitInterrupted
+		}
 		return report(e, c.name, err)
 	}
 	fmt.Fprintf(e.stderr, "agent: unknown command %q\n\n", args[0])
@@ -142,6 +149,7 @@ type common struct {
 func newFlags(e *env, name string, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet("agent "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprintf(fs.Output(), "Usage: %s\nFlags:\n", helpFor(name)); fs.PrintDefaults() }
 	if c != nil {
 		fs.StringVar(&c.config, "config", defaultConfigPath(), "configuration file")
 		fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default: "+installer.ServiceStateDir()+", the service's own)")

@@ -37,15 +37,8 @@ func cmdClients(ctx context.Context, e *env, args []string) error {
 		fs.StringVar(&f.kind, "kind", config.TokenKindMaskinporten, "token kind: maskinporten or altinn")
 		fs.StringVar(&f.secretFile, "secret-file", "", "where the secret is written (default: beside the config directory, <dir>-clients/ID.secret); - for no file (with --print-secret)")
 		fs.BoolVar(&f.printSecret, "print-secret", false, "also print the secret, once (it is never shown again)")
-		fs.Usage = usageLine(fs, "agent clients add ID --os-user USER [--system-users A,B] [--scopes S1,S2] [--kind maskinporten|altinn] [--secret-file PATH] [--print-secret]",
-			"Adds a local caller with a new secret, written once to a file only USER can read; the config keeps its SHA-256.")
 	case "rotate":
 		fs.BoolVar(&f.printSecret, "print-secret", false, "also print the new secret, once")
-		fs.Usage = usageLine(fs, "agent clients rotate ID [--print-secret]", "Gives a caller a new secret (its file is replaced atomically); the old one stops working when the service restarts.")
-	case "remove":
-		fs.Usage = usageLine(fs, "agent clients remove ID", "Removes a caller from the config and deletes its secret file.")
-	case "list":
-		fs.Usage = usageLine(fs, "agent clients list [--json]", "Lists the callers and whether each secret file matches (never a secret).")
 	}
 	id, err := parseWithID(fs, rest, verb != "list")
 	if err != nil {

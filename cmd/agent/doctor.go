@@ -16,9 +16,6 @@ import (
 func cmdDoctor(ctx context.Context, e *env, args []string) error {
 	var c common
 	fs := newFlags(e, "doctor", &c)
-	fs.Usage = usageLine(fs, "agent doctor [--config PATH] [--state-dir DIR] [--json]",
-		"Checks the config, the key store, Maskinporten and Altinn (reachability, clock skew), the system and its\n"+
-			"requests, the service and the listen port, and says what to do about each problem. Exit code 1 on any error.")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}

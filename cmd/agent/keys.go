@@ -42,8 +42,10 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the key's password from the first line of stdin")
 	case "public":
 		fs.BoolVar(&asPEM, "pem", false, "print the public key as PEM instead of a JWK")
-	case "delete", "upload":
-		fs.BoolVar(&yes, map[bool]string{true: "yes", false: "uploaded"}[verb == "delete"], false, "delete: really delete the key; upload: the printed JWKS was uploaded by hand")
+	case "delete":
+		fs.BoolVar(&yes, "yes", false, "really delete the key (this cannot be undone)")
+	case "upload":
+		fs.BoolVar(&yes, "uploaded", false, "record that the printed key set was registered by hand (its expiry is tracked from now)")
 	}
 	if err := parse(fs, rest, false); err != nil {
 		return err

@@ -27,17 +27,10 @@ func cmdRequest(ctx context.Context, e *env, args []string) error {
 	switch verb {
 	case "create":
 		fs.BoolVar(&newRequest, "new-request", false, "replace a rejected or timed-out request with a new one")
-		fs.Usage = usageLine(fs, "agent request create [--system-user NAME] [--new-request] [--json]",
-			"Registers the system if needed and sends each system user's request (or finds the one already sent).\nExit code 3 while a request waits for approval: an administrator opens the confirm URL.")
-	case "status":
-		fs.Usage = usageLine(fs, "agent request status [--system-user NAME] [--json]",
-			"Asks Altinn about each system user and its request. Exit code 3 while a request waits for approval.")
 	case "wait":
 		fs.BoolVar(&newRequest, "new-request", false, "replace a rejected or timed-out request with a new one")
 		fs.DurationVar(&interval, "interval", 2*time.Second, "first wait between polls (grows by half each poll)")
 		fs.DurationVar(&maxInterval, "max-interval", 30*time.Second, "longest wait between polls")
-		fs.Usage = usageLine(fs, "agent request wait [--system-user NAME] [--new-request] [--json]",
-			"Waits until every request is answered, then checks that a system-user token works.")
 	}
 	if err := parse(fs, rest, false); err != nil {
 		return err

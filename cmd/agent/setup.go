@@ -72,11 +72,6 @@ func cmdSetup(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.serviceUser, "service-user", "", "account the service runs as (default: a systemd DynamicUser / NT SERVICE\\systemuser-agent)")
 	fs.DurationVar(&f.pollInterval, "poll-interval", 2*time.Second, "first wait between approval polls")
 	fs.DurationVar(&f.maxPollInterval, "max-poll-interval", 15*time.Second, "longest wait between approval polls")
-	fs.Usage = usageLine(fs, "agent setup [--non-interactive] [flags]",
-		"Sets up from nothing to a running service: configuration, key, system, system user requests, approval,\n"+
-			"first token, local caller credentials, OS service. On a terminal it asks what the flags do not answer;\n"+
-			"--non-interactive takes the answers from flags and the config file. Exit code 3 (with --no-wait) while\n"+
-			"a request waits for approval. Re-run it at any time: finished steps are skipped.")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -19,13 +18,6 @@ func cmdSystem(ctx context.Context, e *env, args []string) error {
 	}
 	var c common
 	fs := newFlags(e, "system "+verb, &c)
-	switch verb {
-	case "register":
-		fs.Usage = usageLine(fs, "agent system register [--json]",
-			"Creates the system in Altinn's System Register, or updates it when the config changed (never a duplicate).")
-	case "show":
-		fs.Usage = usageLine(fs, "agent system show [--json]", "Shows the system as Altinn has it, and the saved state.")
-	}
 	if err := parse(fs, rest, false); err != nil {
 		return err
 	}
@@ -61,14 +53,6 @@ func cmdSystem(ctx context.Context, e *env, args []string) error {
 	}
 	printSystem(out, view, st.System)
 	return nil
-}
-
-// usageLine sets a FlagSet's usage to a synopsis, a sentence and the flags.
-func usageLine(fs *flag.FlagSet, synopsis, what string) func() {
-	return func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags:\n", synopsis, what)
-		fs.PrintDefaults()
-	}
 }
 
 func printSystem(w io.Writer, v setup.SystemView, st config.SystemState) {
