@@ -167,6 +167,19 @@ func ServiceFor(o installer.Options, cfg *config.Config) (*installer.Installer, 
 	return installer.New(o, nil)
 }
 
+// NextStep is what the end of setup tells the user when it installed no service: the command that
+// serves the tokens, or, when another program holds the listen address, that it must be freed first.
+func NextStep(listen, configPath, stateDir string) string {
+	run := fmt.Sprintf("agent run --config %s --state-dir %s", configPath, stateDir)
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Sprintf("set up, but nothing serves tokens yet and %s is taken by another program (agent doctor names it): "+
+			"stop that program or change listen in the config, then start serving with: %s", listen, run)
+	}
+	ln.Close()
+	return "set up; nothing serves tokens yet (no service installed): start serving at http://" + listen + "/oauth2/token with: " + run
+}
+
 // listenPort is the port of a "host:port" listen address, or 0.
 func listenPort(listen string) int {
 	_, port, err := net.SplitHostPort(listen)

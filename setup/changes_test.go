@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -160,5 +161,25 @@ func TestChangeKillAtEveryUpstreamCall(t *testing.T) {
 				e.assertChanged(t)
 			})
 		}
+	}
+}
+
+// TestStatusReadOnlyWritesNothing: agent request status is a read. With ReadOnly, Status learns the
+// request's state and reports it, and the state directory stays empty.
+func TestStatusReadOnlyWritesNothing(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	ctx := context.Background()
+	if _, err := e.newSetup(nil).Run(ctx, setup.Options{}); !errors.Is(err, setup.ErrWaiting) {
+		t.Fatalf("run: %v", err)
+	}
+	fresh := t.TempDir()
+	s := e.newSetup(nil)
+	s.StateDir, s.ReadOnly = fresh, true
+	var we *setup.WaitingError
+	if _, err := s.Status(ctx, nil); !errors.As(err, &we) || len(we.Pending) != 1 {
+		t.Fatalf("status: %v", err)
+	}
+	if entries, err := os.ReadDir(fresh); err != nil || len(entries) != 0 {
+		t.Fatalf("status wrote %v (%v)", entries, err)
 	}
 }

@@ -79,6 +79,9 @@ type Setup struct {
 	Config *config.Config
 	// StateDir holds the state file (config.LoadState/SaveState).
 	StateDir string
+	// ReadOnly keeps what the steps learn in memory only: no state file is written (agent request
+	// status is a read).
+	ReadOnly bool
 	// Registry talks to Altinn as the organisation.
 	Registry *registry.Client
 	// Tokens gets system-user tokens for the token step; nil skips that step.
@@ -168,6 +171,9 @@ func (s *Setup) now() time.Time {
 }
 
 func (s *Setup) save(st *config.State) error {
+	if s.ReadOnly {
+		return nil
+	}
 	if err := config.SaveState(s.StateDir, st); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}

@@ -50,7 +50,8 @@ func cmdRequest(ctx context.Context, e *env, args []string) error {
 	switch verb {
 	case "create":
 		st, err = s.Run(ctx, setup.Options{NewRequest: newRequest, SystemUsers: names})
-	case "status":
+	case "status": // a read: it writes no state file
+		s.ReadOnly = true
 		st, err = s.Status(ctx, names)
 	case "wait":
 		st, err = s.Status(ctx, names)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -71,7 +72,7 @@ func (w *wizard) steps(ctx context.Context, p *wizardPlan, out *wizardProgress) 
 	if err := a.InstallService(); err != nil {
 		return err
 	}
-	w.summary(p, out)
+	w.summary(p, out, map[bool]string{false: setup.NextStep(cfg.Listen, w.c.config, stateDirOf(w.c))}[p.installService])
 	return nil
 }
 
@@ -109,10 +110,11 @@ func (w *wizard) keyStep(ctx context.Context, backend string, p *wizardPlan, k s
 	return err
 }
 
-// summary says where tokens are served and how a caller gets one, with no secret on a command line.
-func (w *wizard) summary(p *wizardPlan, out *wizardProgress) {
+// summary says where tokens are served (or, with no service, what serves them: next) and how a caller
+// gets one, with no secret on a command line.
+func (w *wizard) summary(p *wizardPlan, out *wizardProgress, next string) {
 	url := "http://" + p.cfg.Listen + "/oauth2/token"
-	out.event(setup.Event{Step: setup.StepDone, Status: setup.StatusDone, Message: "set up: tokens are served at " + url,
+	out.event(setup.Event{Step: setup.StepDone, Status: setup.StatusDone, Message: cmp.Or(next, "set up: tokens are served at "+url),
 		Detail: map[string]string{"token_url": url, "config": w.c.config}})
 	if w.c.json {
 		return

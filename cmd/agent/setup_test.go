@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func TestSetupNonInteractiveToServedToken(t *testing.T) {
 		t.Fatalf("setup exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
 	checkEnd(t, w)
-	for _, want := range []string{"APPROVAL NEEDED", "saved " + w.cfgPath, "secret written to " + w.secretFile, "tokens are served at http://" + w.listen} {
+	for _, want := range []string{"APPROVAL NEEDED", "saved " + w.cfgPath, "secret written to " + w.secretFile, "nothing serves tokens yet (no service installed): start serving at http://" + w.listen + "/oauth2/token with: agent run --config " + w.cfgPath} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
 		}
@@ -249,5 +250,25 @@ func TestSetupKeyFromStdin(t *testing.T) {
 	res := runCmd(context.Background(), args, strings.NewReader(string(otherPEM)))
 	if res.code != exitError || !strings.Contains(res.stderr, "another key named \"maskinporten\"") {
 		t.Errorf("a different key: exit %d\n%s", res.code, res.stderr)
+	}
+}
+
+// TestSetupNoServicePortTaken: with --no-service and another program on the listen address, setup does
+// not promise tokens; it says the address is taken and what to run once it is free.
+func TestSetupNoServicePortTaken(t *testing.T) {
+	skipFileBackendOnWindows(t)
+	w := newWizEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	squatter, err := net.Listen("tcp", w.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	w.approveAll(ctx)
+	res := runCmd(ctx, w.flags(), nil)
+	if res.code != exitOK || !strings.Contains(res.stdout, w.listen+" is taken by another program") ||
+		!strings.Contains(res.stdout, "agent run --config "+w.cfgPath) || strings.Contains(res.stdout, "tokens are served at") {
+		t.Errorf("setup exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
 }
