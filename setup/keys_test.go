@@ -1,10 +1,15 @@
 package setup
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/systemuser-agent/systemuser-agent/config"
+	"github.com/systemuser-agent/systemuser-agent/keystore"
 )
 
 // TestPasswordLine holds the one password-file rule of every key import (`agent keys import
@@ -46,5 +51,15 @@ func TestReadPasswordFileAndStdin(t *testing.T) {
 	big := strings.NewReader(strings.Repeat("x", maxPasswordFile+1))
 	if _, err := ReadPassword("-", big); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("an oversized password input: %v, want a size error", err)
+	}
+}
+
+// TestSignerMissingKeyGivesTheFix: run and token with no key in the store say how to get one, as doctor
+// does, and keep keystore.ErrNotFound for callers that test for it.
+func TestSignerMissingKeyGivesTheFix(t *testing.T) {
+	cfg := &config.Config{Maskinporten: config.Maskinporten{Key: config.KeyRef{Backend: "memory", Name: "maskinporten"}}}
+	_, _, err := Signer(context.Background(), cfg, keystore.NewMemory())
+	if !errors.Is(err, keystore.ErrNotFound) || !strings.Contains(err.Error(), "agent keys generate") || !strings.Contains(err.Error(), "agent keys import") {
+		t.Fatalf("missing key: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package setup
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,11 @@ func OpenKeyStore(k config.KeyRef, inService bool, credentialsDir string) (keyst
 func Signer(ctx context.Context, cfg *config.Config, ks keystore.Store) (crypto.Signer, string, error) {
 	name := cfg.Maskinporten.Key.Name
 	s, err := ks.Signer(ctx, name)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, "", fmt.Errorf("there is no Maskinporten key %q in the %s key store: %w; generate it with `agent keys generate` "+
+			"and register the printed public key on the Maskinporten client, or import the registered one with `agent keys import` "+
+			"(or run `agent setup`)", name, ks.Backend(), err)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read the Maskinporten key %q from the %s key store: %w", name, ks.Backend(), err)
 	}
