@@ -209,6 +209,16 @@ type reply struct {
 
 func (a *testAgent) do(t testing.TB, r req) reply {
 	t.Helper()
+	_, resp, b := a.live(t, r)
+	rep := reply{status: resp.StatusCode, header: resp.Header, raw: string(b)}
+	_ = json.Unmarshal(b, &rep.body)
+	return rep
+}
+
+// live sends r to the agent and returns the request sent (its body readable again), the response and
+// its body.
+func (a *testAgent) live(t testing.TB, r req) (*http.Request, *http.Response, []byte) {
+	t.Helper()
 	if r.method == "" {
 		r.method = http.MethodPost
 	}
@@ -224,7 +234,7 @@ func (a *testAgent) do(t testing.TB, r req) reply {
 		t.Fatal(err)
 	}
 	if r.method == http.MethodPost {
-		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		hr.Header.Set("Content-Type", formType)
 	}
 	if r.ctype != "" {
 		hr.Header.Set("Content-Type", r.ctype)
@@ -243,10 +253,16 @@ func (a *testAgent) do(t testing.TB, r req) reply {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	rep := reply{status: resp.StatusCode, header: resp.Header, raw: string(b)}
-	_ = json.Unmarshal(b, &rep.body)
-	return rep
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read the body: %v", r.method, r.path, err)
+	}
+	sent, err := http.NewRequest(r.method, a.base+r.path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent.Header = hr.Header.Clone()
+	return sent, resp, b
 }
 
 // tokenFor asks for a token as id/secret with extra form values.

@@ -252,56 +252,6 @@ func TestOpenAPIValidatorBites(t *testing.T) {
 	}
 }
 
-// live sends r to the agent and returns the request sent (its body readable again), the response and
-// its body.
-func (a *testAgent) live(t *testing.T, r req) (*http.Request, *http.Response, []byte) {
-	t.Helper()
-	if r.method == "" {
-		r.method = http.MethodPost
-	}
-	if r.path == "" {
-		r.path = "/oauth2/token"
-	}
-	body := r.body
-	if body == "" && r.form != nil {
-		body = r.form.Encode()
-	}
-	hr, err := http.NewRequest(r.method, a.base+r.path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.method == http.MethodPost {
-		hr.Header.Set("Content-Type", formType)
-	}
-	if r.ctype != "" {
-		hr.Header.Set("Content-Type", r.ctype)
-	}
-	if r.user != "" {
-		hr.SetBasicAuth(url.QueryEscape(r.user), url.QueryEscape(r.pass))
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	if r.host != "" {
-		hr.Host = r.host
-	}
-	resp, err := a.client.Do(hr)
-	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read the body: %v", r.method, r.path, err)
-	}
-	sent, err := http.NewRequest(r.method, a.base+r.path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sent.Header = hr.Header.Clone()
-	return sent, resp, b
-}
-
 // validateLive checks the response to hr against the description; with requestToo the request as well.
 func validateLive(router routers.Router, hr *http.Request, resp *http.Response, body []byte, requestToo bool) error {
 	ctx := context.Background()

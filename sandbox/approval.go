@@ -78,28 +78,9 @@ func (a *altinn) approvalPage(w http.ResponseWriter, r *http.Request) {
 
 // approvalSubmit is the form POST: a valid one-time CSRF token for this request, then approve or reject.
 func (a *altinn) approvalSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+	id, result, status, ok := a.decisionForm(w, r, "", func(id string) string { return id }, a.decide)
+	if !ok {
 		return
-	}
-	id, action := r.PostForm.Get("id"), r.PostForm.Get("action")
-	if !a.useCSRF(r.PostForm.Get("csrf"), id) {
-		http.Error(w, "missing or invalid CSRF token: reload the confirm page", http.StatusForbidden)
-		return
-	}
-	if action != "approve" && action != "reject" {
-		http.Error(w, "action must be approve or reject", http.StatusBadRequest)
-		return
-	}
-	err := a.decide(id, action == "approve")
-	status, result := http.StatusOK, "Approved"
-	if action == "reject" {
-		result = "Rejected"
-	}
-	var ae *AltinnError
-	if errors.As(err, &ae) {
-		status, result = ae.Status, "Failed: "+ae.Title+" ("+ae.Code+")"
 	}
 	a.mu.Lock()
 	v, _ := a.approvalView(id)
@@ -108,6 +89,37 @@ func (a *altinn) approvalSubmit(w http.ResponseWriter, r *http.Request) {
 	approvalHeaders(w)
 	w.WriteHeader(status)
 	_ = approvalTmpl.Execute(w, v)
+}
+
+// decisionForm reads the POST of an approval page: the id (normalised by norm), the action, and the
+// one-time CSRF token bound to csrfScope+id; then it applies decide. It returns the id, the result line
+// and the HTTP status for the page, or ok false once it has answered a bad form itself.
+func (a *altinn) decisionForm(w http.ResponseWriter, r *http.Request, csrfScope string, norm func(string) string,
+	decide func(id string, approve bool) error) (id, result string, status int, ok bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return "", "", 0, false
+	}
+	id, action := norm(r.PostForm.Get("id")), r.PostForm.Get("action")
+	if !a.useCSRF(r.PostForm.Get("csrf"), csrfScope+id) {
+		http.Error(w, "missing or invalid CSRF token: reload the confirm page", http.StatusForbidden)
+		return "", "", 0, false
+	}
+	if action != "approve" && action != "reject" {
+		http.Error(w, "action must be approve or reject", http.StatusBadRequest)
+		return "", "", 0, false
+	}
+	err := decide(id, action == "approve")
+	status, result = http.StatusOK, "Approved"
+	if action == "reject" {
+		result = "Rejected"
+	}
+	var ae *AltinnError
+	if errors.As(err, &ae) {
+		status, result = ae.Status, "Failed: "+ae.Title+" ("+ae.Code+")"
+	}
+	return id, result, status, true
 }
 
 // approvalView collects the page data of a live request. a.mu held.

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"html/template"
 	"maps"
@@ -72,28 +71,9 @@ func (a *altinn) changeApprovalPage(w http.ResponseWriter, r *http.Request) {
 
 // changeApprovalSubmit is the form POST.
 func (a *altinn) changeApprovalSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+	id, result, status, ok := a.decisionForm(w, r, csrfChange, strings.ToLower, a.decideChange)
+	if !ok {
 		return
-	}
-	id, action := strings.ToLower(r.PostForm.Get("id")), r.PostForm.Get("action")
-	if !a.useCSRF(r.PostForm.Get("csrf"), csrfChange+id) {
-		http.Error(w, "missing or invalid CSRF token: reload the confirm page", http.StatusForbidden)
-		return
-	}
-	if action != "approve" && action != "reject" {
-		http.Error(w, "action must be approve or reject", http.StatusBadRequest)
-		return
-	}
-	err := a.decideChange(id, action == "approve")
-	status, result := http.StatusOK, "Approved"
-	if action == "reject" {
-		result = "Rejected"
-	}
-	var ae *AltinnError
-	if errors.As(err, &ae) {
-		status, result = ae.Status, "Failed: "+ae.Title+" ("+ae.Code+")"
 	}
 	a.mu.Lock()
 	v, _ := a.changeView(id)

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rsa"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 	"github.com/systemuser-agent/systemuser-agent/setup"
@@ -43,34 +41,8 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // SIGHUP is refused with the reason logged, and the old one keeps serving.
 func TestRunProcessRotatesKeyOnSIGHUP(t *testing.T) {
 	bin := buildAgent(t)
-	sb := sandbox.New(sandbox.Options{TokenLifetime: 15 * time.Second})
-	if err := sb.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	dir := t.TempDir()
-	keyDir := filepath.Join(dir, "keys")
-	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: keyDir, AllowFile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ks.Generate(t.Context(), "maskinporten", 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldKID, _ := keystore.Thumbprint(signer.Public())
-	clientID := setup.NewDemoID()
-	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: setup.DemoOrg, Scopes: []string{setup.DemoScope},
-		Keys: []sandbox.ClientKey{{KID: oldKID, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
-		t.Fatal(err)
-	}
-	cs, err := callersecret.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := string(cs.Reveal())
-	listen := freeLoopbackAddr(t)
-	cfgPath := sandboxConfig(t, sb, dir, clientID, keyDir, listen, cs.Digest())
+	f := newAgentFixture(t, sandbox.Options{TokenLifetime: 15 * time.Second})
+	sb, dir, ks, oldKID, clientID, secret, listen, cfgPath := f.sb, f.dir, f.ks, f.kid, f.clientID, f.secret, f.listen, f.cfgPath
 	good, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)

@@ -166,32 +166,48 @@ clients:
 // caller "sap"'s secret and the listen address.
 func startSandboxAgentConfig(t *testing.T, extraScopes ...string) (sb *sandbox.Sandbox, cfgPath, secret, listen string) {
 	t.Helper()
-	sb = sandbox.New(sandbox.Options{})
-	if err := sb.Start("127.0.0.1:0"); err != nil {
+	f := newAgentFixture(t, sandbox.Options{}, extraScopes...)
+	return f.sb, f.cfgPath, f.secret, f.listen
+}
+
+// agentFixture is what startSandboxAgentConfig makes, with the parts a key rotation test needs too.
+type agentFixture struct {
+	sb                                        *sandbox.Sandbox
+	dir, keyDir, cfgPath, secret, listen, kid string
+	clientID                                  string
+	ks                                        keystore.Store
+}
+
+// newAgentFixture is startSandboxAgentConfig with the sandbox's options.
+func newAgentFixture(t *testing.T, opts sandbox.Options, extraScopes ...string) *agentFixture {
+	t.Helper()
+	f := &agentFixture{sb: sandbox.New(opts), dir: t.TempDir()}
+	if err := f.sb.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sb.Close() })
-	dir := t.TempDir()
-	keyDir := filepath.Join(dir, "keys")
-	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: keyDir, AllowFile: true})
+	t.Cleanup(func() { _ = f.sb.Close() })
+	f.keyDir = filepath.Join(f.dir, "keys")
+	ks, err := keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: f.keyDir, AllowFile: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.ks = ks
 	signer, err := ks.Generate(t.Context(), "maskinporten", 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kid, _ := keystore.Thumbprint(signer.Public())
-	clientID := setup.NewDemoID()
-	if err := sb.RegisterClient(sandbox.Client{ID: clientID, Org: setup.DemoOrg, Scopes: append([]string{setup.DemoScope}, extraScopes...),
-		Keys: []sandbox.ClientKey{{KID: kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
+	f.kid, _ = keystore.Thumbprint(signer.Public())
+	f.clientID = setup.NewDemoID()
+	if err := f.sb.RegisterClient(sandbox.Client{ID: f.clientID, Org: setup.DemoOrg, Scopes: append([]string{setup.DemoScope}, extraScopes...),
+		Keys: []sandbox.ClientKey{{KID: f.kid, Public: signer.Public().(*rsa.PublicKey)}}}); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := callersecret.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, digest := string(cs.Reveal()), cs.Digest()
-	listen = freeLoopbackAddr(t)
-	return sb, sandboxConfig(t, sb, dir, clientID, keyDir, listen, digest), secret, listen
+	f.secret = string(cs.Reveal())
+	f.listen = freeLoopbackAddr(t)
+	f.cfgPath = sandboxConfig(t, f.sb, f.dir, f.clientID, f.keyDir, f.listen, cs.Digest())
+	return f
 }
