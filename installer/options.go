@@ -231,6 +231,15 @@ func hasControl(s string) bool {
 	return false
 }
 
+// DefaultConfigPath is where the CLI and the service look for the config unless told otherwise:
+// /etc/systemuser-agent/config.yaml, or %ProgramData%\systemuser-agent\config.yaml on Windows.
+func DefaultConfigPath() string {
+	if runtime.GOOS == "windows" {
+		return `C:\ProgramData\systemuser-agent\config.yaml`
+	}
+	return "/etc/systemuser-agent/config.yaml"
+}
+
 // ServiceStateDir is the state directory the installed service uses on this OS (the default of
 // Options.StateDir), so state the CLI writes is the state the service reads.
 func ServiceStateDir() string {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -126,16 +125,11 @@ func report(e *env, name string, err error) int {
 }
 
 func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "systemuser-agent: Altinn system-user tokens for your own software, served on localhost.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage: agent <command> [flags]")
-	fmt.Fprintln(w)
+	fmt.Fprint(w, "systemuser-agent: Altinn system-user tokens for your own software, served on localhost.\n\nUsage: agent <command> [flags]\n\n")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Common flags: --config PATH, --state-dir DIR, --json. Exit codes: 0 done, 1 error, 2 usage,")
-	fmt.Fprintln(w, "3 waiting for approval.")
+	fmt.Fprint(w, "\nCommon flags: --config PATH, --state-dir DIR, --json. Exit codes: 0 done, 1 error, 2 usage,\n3 waiting for approval, 130 interrupted (Ctrl-C). \"agent help COMMAND\" explains a command.\n")
 }
 
 // common holds the flags most commands share.
@@ -151,7 +145,7 @@ func newFlags(e *env, name string, c *common) *flag.FlagSet {
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() { fmt.Fprintf(fs.Output(), "Usage: %s\nFlags:\n", helpFor(name)); fs.PrintDefaults() }
 	if c != nil {
-		fs.StringVar(&c.config, "config", defaultConfigPath(), "configuration file")
+		fs.StringVar(&c.config, "config", installer.DefaultConfigPath(), "configuration file")
 		fs.StringVar(&c.stateDir, "state-dir", "", "state directory (default: "+installer.ServiceStateDir()+", the service's own)")
 		fs.BoolVar(&c.json, "json", false, "print machine-readable JSON")
 	}
@@ -171,15 +165,6 @@ func parse(fs *flag.FlagSet, args []string, allowArgs bool) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	return nil
-}
-
-// defaultConfigPath is /etc/systemuser-agent/config.yaml, or %ProgramData%\systemuser-agent\config.yaml
-// on Windows.
-func defaultConfigPath() string {
-	if runtime.GOOS == "windows" {
-		return `C:\ProgramData\systemuser-agent\config.yaml`
-	}
-	return "/etc/systemuser-agent/config.yaml"
 }
 
 // printJSON writes v as indented JSON with a newline.

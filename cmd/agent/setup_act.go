@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/setup"
@@ -20,7 +21,18 @@ func (w *wizard) act(ctx context.Context, p *wizardPlan) error {
 		return fmt.Errorf("stopped; what was done is saved (config %s, the key, the state in %s): run `agent setup` again to resume: %w",
 			w.c.config, stateDirOf(w.c), ctx.Err())
 	}
+	if shown := out.lastFailed(); err != nil && shown != "" && strings.Contains(err.Error(), shown) {
+		return shownError{err} // its ✗ line said why: not twice
+	}
 	return err
+}
+
+// shownError is a setup error whose reason a ✗ progress line already printed; report says only that.
+type shownError struct{ error }
+
+func (e shownError) Unwrap() error { return e.error }
+func (shownError) Error() string {
+	return "stopped at the ✗ step above: fix what it says, then run `agent setup` again (finished steps are skipped)"
 }
 
 func (w *wizard) steps(ctx context.Context, p *wizardPlan, out *wizardProgress) error {

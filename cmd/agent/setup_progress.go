@@ -26,7 +26,8 @@ type wizardProgress struct {
 	who        string
 	lastStatus string
 	polls      int
-	shown      bool // the live line is on screen
+	shown      bool   // the live line is on screen
+	failed     string // the message of the last ✗ line printed
 
 	stopOnce sync.Once
 	stopc    chan struct{}
@@ -91,10 +92,14 @@ func (p *wizardProgress) event(ev setup.Event) {
 	p.clearLive()
 	mark := map[string]string{setup.StatusDone: "✓", setup.StatusSkipped: "-", setup.StatusFailed: "✗", setup.StatusWaiting: "…"}[ev.Status]
 	fmt.Fprintf(p.out, "%s %-18s %s\n", cmp.Or(mark, "•"), ev.Who(), ev.Message)
+	p.failed = map[bool]string{true: ev.Message, false: p.failed}[ev.Status == setup.StatusFailed]
 	if ev.Step == setup.StepRequest && ev.ConfirmURL != "" && ev.Status == setup.StatusWaiting {
 		fmt.Fprintf(p.out, "  %-18s approve at: %s\n", "", ev.ConfirmURL)
 	}
 }
+
+// lastFailed is the message of the last ✗ line printed.
+func (p *wizardProgress) lastFailed() string { p.mu.Lock(); defer p.mu.Unlock(); return p.failed }
 
 // approvalWaiting shows the confirm URL prominently the first time, then keeps the live line current.
 func (p *wizardProgress) approvalWaiting(ev setup.Event) {

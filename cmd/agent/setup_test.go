@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/systemuser-agent/systemuser-agent/sandbox"
 	"net"
 	"os"
 	"strings"
@@ -248,8 +249,8 @@ func TestSetupKeyFromStdin(t *testing.T) {
 	other := newWizEnv(t)
 	otherPEM, _ := os.ReadFile(other.keyFile)
 	res := runCmd(context.Background(), args, strings.NewReader(string(otherPEM)))
-	if res.code != exitError || !strings.Contains(res.stderr, "another key named \"maskinporten\"") {
-		t.Errorf("a different key: exit %d\n%s", res.code, res.stderr)
+	if res.code != exitError || !strings.Contains(res.stdout+res.stderr, "another key named \"maskinporten\"") {
+		t.Errorf("a different key: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 }
 
@@ -269,6 +270,27 @@ func TestSetupNoServicePortTaken(t *testing.T) {
 	res := runCmd(ctx, w.flags(), nil)
 	if res.code != exitOK || !strings.Contains(res.stdout, w.listen+" is taken by another program") ||
 		!strings.Contains(res.stdout, "agent run --config "+w.cfgPath) || strings.Contains(res.stdout, "tokens are served at") {
+		t.Errorf("setup exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// TestSetupFailureSaidOnce: a step that fails prints its reason once, on its ✗ line, with the Altinn
+// code; the last line only says where to look and how to resume.
+func TestSetupFailureSaidOnce(t *testing.T) {
+	skipFileBackendOnWindows(t)
+	w := newWizEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := w.flags()
+	for i, a := range args {
+		if a == sandbox.ResourceExample {
+			args[i] = "no-such-resource"
+		}
+	}
+	res := runCmd(ctx, args, nil)
+	out := res.stdout + res.stderr
+	if res.code != exitError || !strings.Contains(res.stdout, "✗") || !strings.Contains(out, "AUTH.VLD-00003") ||
+		strings.Count(out, "AUTH.VLD-00003") != 1 || !strings.Contains(res.stderr, "stopped at the ✗ step above") {
 		t.Errorf("setup exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
 }
