@@ -170,13 +170,18 @@ func (s *SystemdCreds) Delete(_ context.Context, name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	path := SystemdCredPath(s.dir, name)
+	return removeCredFile("systemd-creds", name, SystemdCredPath(s.dir, name))
+}
+
+// removeCredFile deletes the file that holds key name for a backend that keeps one file per key in a
+// credential store directory (systemd-creds, tpm2).
+func removeCredFile(backend, name, path string) error {
 	err := os.Remove(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("keystore systemd-creds: %q: no %s: %w", name, path, ErrNotFound)
+		return fmt.Errorf("keystore %s: %q: no %s: %w", backend, name, path, ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("keystore systemd-creds: delete %s: %w (run as root)", path, err)
+		return fmt.Errorf("keystore %s: delete %s: %w (run as root)", backend, path, err)
 	}
 	return nil
 }
@@ -184,19 +189,24 @@ func (s *SystemdCreds) Delete(_ context.Context, name string) error {
 // List implements Store: the credentials in the store directory and, inside the service, those systemd
 // loaded.
 func (s *SystemdCreds) List(context.Context) ([]string, error) {
-	var names []string
-	entries, err := os.ReadDir(s.dir)
+	return listCredFiles(nil, "systemd-creds", s.dir, ".cred", s.credsDir)
+}
+
+// listCredFiles appends to names the keys stored as <credPrefix><name><suffix> in dir and, inside the
+// service (credsDir set), those systemd loaded as <credPrefix><name>; sorted, without duplicates.
+func listCredFiles(names []string, backend, dir, suffix, credsDir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("keystore systemd-creds: list %s: %w", s.dir, err)
+		return nil, fmt.Errorf("keystore %s: list %s: %w", backend, dir, err)
 	}
 	for _, e := range entries {
 		n, ok := strings.CutPrefix(e.Name(), credPrefix)
-		if n, ok2 := strings.CutSuffix(n, ".cred"); ok && ok2 && CheckName(n) == nil {
+		if n, ok2 := strings.CutSuffix(n, suffix); ok && ok2 && CheckName(n) == nil {
 			names = append(names, n)
 		}
 	}
-	if s.credsDir != "" {
-		entries, _ := os.ReadDir(s.credsDir)
+	if credsDir != "" {
+		entries, _ := os.ReadDir(credsDir)
 		for _, e := range entries {
 			if n, ok := strings.CutPrefix(e.Name(), credPrefix); ok && CheckName(n) == nil {
 				names = append(names, n)

@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/go-tpm/tpm2"
@@ -305,38 +303,10 @@ func (s *TPM2) Delete(_ context.Context, name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	path := TPM2KeyPath(s.dir, name)
-	err := os.Remove(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("keystore tpm2: %q: no %s: %w", name, path, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("keystore tpm2: delete %s: %w (run as root)", path, err)
-	}
-	return nil
+	return removeCredFile("tpm2", name, TPM2KeyPath(s.dir, name))
 }
 
 // List implements Store: the key files in the directory and, inside the service, those systemd loaded.
 func (s *TPM2) List(context.Context) ([]string, error) {
-	names := []string{}
-	entries, err := os.ReadDir(s.dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("keystore tpm2: list %s: %w", s.dir, err)
-	}
-	for _, e := range entries {
-		n, ok := strings.CutPrefix(e.Name(), credPrefix)
-		if n, ok2 := strings.CutSuffix(n, tpm2KeySuffix); ok && ok2 && CheckName(n) == nil {
-			names = append(names, n)
-		}
-	}
-	if s.credsDir != "" {
-		entries, _ := os.ReadDir(s.credsDir)
-		for _, e := range entries {
-			if n, ok := strings.CutPrefix(e.Name(), credPrefix); ok && CheckName(n) == nil {
-				names = append(names, n)
-			}
-		}
-	}
-	slices.Sort(names)
-	return slices.Compact(names), nil
+	return listCredFiles([]string{}, "tpm2", s.dir, tpm2KeySuffix, s.credsDir)
 }
