@@ -76,17 +76,23 @@ func drillAPI(sb *Sandbox) http.Handler {
 		sb.Inject(t, f)
 		w.WriteHeader(http.StatusNoContent)
 	})
+	return loopbackOnly("the sandbox drill API", mux)
+}
+
+// loopbackOnly serves next to loopback callers that are not browsers (no Origin); others get 403 naming
+// api. The sandbox's own admin APIs (drill, registration) sit behind it.
+func loopbackOnly(api string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil || !ap.Addr().Unmap().IsLoopback() {
-			http.Error(w, "the sandbox drill API answers loopback callers only", http.StatusForbidden)
+			http.Error(w, api+" answers loopback callers only", http.StatusForbidden)
 			return
 		}
 		if r.Header.Get("Origin") != "" {
-			http.Error(w, "the sandbox drill API refuses browser requests", http.StatusForbidden)
+			http.Error(w, api+" refuses browser requests", http.StatusForbidden)
 			return
 		}
-		mux.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -194,18 +193,7 @@ func registrationAPI(sb *Sandbox) http.Handler {
 			writeRegistrationJSON(w, http.StatusOK, reg)
 		}
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ap, err := netip.ParseAddrPort(r.RemoteAddr)
-		if err != nil || !ap.Addr().Unmap().IsLoopback() {
-			http.Error(w, "the registration API answers loopback callers only", http.StatusForbidden)
-			return
-		}
-		if r.Header.Get("Origin") != "" {
-			http.Error(w, "browser requests are refused", http.StatusForbidden)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return loopbackOnly("the registration API", mux)
 }
 
 func writeRegistrationJSON(w http.ResponseWriter, status int, v any) {
