@@ -6,9 +6,11 @@ import (
 )
 
 // TestAdminClient: the self-service (admin) client is optional; when set it must be a separate client
-// with its own key, and the self-service URL comes from the environment (required for the sandbox).
+// with its own key, signing with x5c (the default) from a backend that keeps the certificate chain, with
+// Digdir's self-service scopes (idporten:dcr.write among them); the self-service URL comes from the
+// environment (required for the sandbox).
 func TestAdminClient(t *testing.T) {
-	admin := AdminClient{ClientID: "admin-1", Key: KeyRef{Backend: BackendKeyring, Name: "mp-admin"}}
+	admin := AdminClient{ClientID: "admin-1", Key: KeyRef{Backend: BackendSystemdCreds, Name: "mp-admin"}}
 	cases := []struct {
 		name  string
 		mod   func(c *Config)
@@ -21,10 +23,38 @@ func TestAdminClient(t *testing.T) {
 			"https://api.samarbeid.digdir.no/api/v1"},
 		{"same client", func(c *Config) { c.Maskinporten.Admin = admin; c.Maskinporten.Admin.ClientID = "client-1" },
 			"maskinporten.admin.client_id", ""},
-		{"same key", func(c *Config) { c.Maskinporten.Admin = admin; c.Maskinporten.Admin.Key.Name = "mp" },
+		{"same key", func(c *Config) {
+			c.Maskinporten.Admin = admin
+			c.Maskinporten.Admin.Key = c.Maskinporten.Key
+			c.Maskinporten.Admin.GrantHeader = GrantHeaderKID
+		},
 			"maskinporten.admin.key.name", ""},
 		{"bad header", func(c *Config) { c.Maskinporten.Admin = admin; c.Maskinporten.Admin.GrantHeader = "both" },
 			"maskinporten.admin.grant_header", ""},
+		{"x5c from the key ring", func(c *Config) { c.Maskinporten.Admin = admin; c.Maskinporten.Admin.Key.Backend = BackendKeyring },
+			"maskinporten.admin.key.backend", ""},
+		{"x5c from a tpm2 key", func(c *Config) { c.Maskinporten.Admin = admin; c.Maskinporten.Admin.Key.Backend = BackendTPM2 },
+			"maskinporten.admin.key.backend", ""},
+		{"kid with x5c", func(c *Config) { c.Maskinporten.Admin = admin; c.Maskinporten.Admin.KID = "k1" },
+			"maskinporten.admin.kid", ""},
+		{"kid header from the key ring", func(c *Config) {
+			c.Maskinporten.Admin = admin
+			c.Maskinporten.Admin.Key.Backend, c.Maskinporten.Admin.GrantHeader, c.Maskinporten.Admin.KID = BackendKeyring, GrantHeaderKID, "k1"
+		}, "", "https://api.test.samarbeid.digdir.no/api/v1"},
+		{"scopes", func(c *Config) {
+			c.Maskinporten.Admin = admin
+			c.Maskinporten.Admin.Scopes = []string{"idporten:dcr.write"}
+		},
+			"", "https://api.test.samarbeid.digdir.no/api/v1"},
+		{"foreign scope", func(c *Config) {
+			c.Maskinporten.Admin = admin
+			c.Maskinporten.Admin.Scopes = []string{"idporten:dcr.write", "altinn:systemregister.write"}
+		}, "maskinporten.admin.scopes[1]", ""},
+		{"no write scope", func(c *Config) {
+			c.Maskinporten.Admin = admin
+			c.Maskinporten.Admin.Scopes = []string{"idporten:dcr.read"}
+		},
+			"maskinporten.admin.scopes", ""},
 		{"plain http", func(c *Config) {
 			c.Maskinporten.Admin = admin
 			c.Maskinporten.Admin.SelfServiceURL = "http://api.example.no/api/v1"

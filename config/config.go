@@ -9,6 +9,7 @@ package config
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -84,7 +85,10 @@ type Maskinporten struct {
 }
 
 // HasAdmin reports whether a self-service (admin) client is configured.
-func (m Maskinporten) HasAdmin() bool { return m.Admin != (AdminClient{}) }
+func (m Maskinporten) HasAdmin() bool {
+	a := m.Admin
+	return a.ClientID != "" || a.Key != (KeyRef{}) || a.KID != "" || a.GrantHeader != "" || len(a.Scopes) > 0 || a.SelfServiceURL != ""
+}
 
 // AdminClient is a Maskinporten client with Digdir's self-service scopes (idporten:dcr.read and
 // idporten:dcr.write), used for nothing but uploading this client's keys. Digdir requires it to
@@ -98,9 +102,32 @@ type AdminClient struct {
 	KID string `yaml:"kid,omitempty"`
 	// GrantHeader is x5c (Digdir's rule: the enterprise certificate, the default) or kid.
 	GrantHeader string `yaml:"grant_header,omitempty"`
+	// Scopes are the self-service scopes the admin token is asked for; default AdminScopes. They must
+	// include idporten:dcr.write (POST /clients/{id}/jwks).
+	Scopes []string `yaml:"scopes,omitempty"`
 	// SelfServiceURL overrides the environment's self-service API base (required with environment
 	// sandbox: `agent sandbox` prints it).
 	SelfServiceURL string `yaml:"self_service_url,omitempty"`
+}
+
+// AdminScopes are the self-service scopes an admin token is asked for by default: read a client's keys
+// and replace them (maskinporten.md §6.2).
+var AdminScopes = []string{"idporten:dcr.read", "idporten:dcr.write"}
+
+// Header is how the admin client's grants name its key: GrantHeader, x5c when empty.
+func (a AdminClient) Header() string {
+	if a.GrantHeader == "" {
+		return GrantHeaderX5C
+	}
+	return a.GrantHeader
+}
+
+// TokenScopes are the scopes of the admin token: Scopes, AdminScopes when empty.
+func (a AdminClient) TokenScopes() []string {
+	if len(a.Scopes) == 0 {
+		return slices.Clone(AdminScopes)
+	}
+	return slices.Clone(a.Scopes)
 }
 
 // KeyRef names a key in a key store backend.

@@ -90,6 +90,9 @@ func (c *Config) setDefaults(goos string) {
 	if c.Maskinporten.Key.Name == "" {
 		c.Maskinporten.Key.Name = DefaultKeyName
 	}
+	if c.Maskinporten.HasAdmin() && c.Maskinporten.Admin.Key.Backend == "" {
+		c.Maskinporten.Admin.Key.Backend = DefaultKeyBackend(goos)
+	}
 	if len(c.SystemUsers) == 0 {
 		c.SystemUsers = []SystemUser{{Name: DefaultSystemUserName}}
 	}
@@ -239,12 +242,39 @@ func (c *Config) checkAdmin(p *problems) {
 		p.add("maskinporten.admin.key.name", "is the service's own key; the admin client needs its own key (its enterprise certificate)")
 	}
 	switch a.GrantHeader {
-	case "", GrantHeaderX5C, GrantHeaderKID:
+	case "", GrantHeaderX5C:
+		switch b := a.Key.Backend; b {
+		case BackendTPM2, BackendKeyring:
+			p.add("maskinporten.admin.key.backend", "is %s, which cannot hold an enterprise certificate's chain (%s); the admin client signs with x5c "+
+				"(grant_header x5c, the default, Digdir's rule): keep its PKCS#12 in systemd-creds (Linux), windows-cert (Windows) or file (sandbox only)",
+				quote(b), map[bool]string{true: "a tpm2 key is made inside the TPM and has no certificate", false: "the OS key ring keeps the key alone"}[b == BackendTPM2])
+		}
+		if a.KID != "" {
+			p.add("maskinporten.admin.kid", "is set, but the admin client signs with x5c (grant_header x5c, the default), which sends the certificate chain instead of a kid; remove kid, or set grant_header: kid")
+		}
+	case GrantHeaderKID:
 	default:
 		p.add("maskinporten.admin.grant_header", "is %s; use x5c (the enterprise certificate, Digdir's rule) or kid", quote(a.GrantHeader))
 	}
+	c.checkAdminScopes(p)
 	if _, err := c.SelfServiceURL(); err != nil {
 		p.add("maskinporten.admin.self_service_url", "%v", err)
+	}
+}
+
+// checkAdminScopes checks maskinporten.admin.scopes: Digdir's self-service scopes only (idporten:dcr.*),
+// each once, idporten:dcr.write among them (uploading keys needs it).
+func (c *Config) checkAdminScopes(p *problems) {
+	sc := c.Maskinporten.Admin.Scopes
+	for i, s := range sc {
+		if !strings.HasPrefix(s, "idporten:dcr") || hasSpace(s) {
+			p.add(fmt.Sprintf("maskinporten.admin.scopes[%d]", i), "is %s; the admin client asks only for Digdir's self-service scopes, e.g. %s", quote(s), strings.Join(AdminScopes, ", "))
+		} else if slices.Index(sc, s) < i {
+			p.add(fmt.Sprintf("maskinporten.admin.scopes[%d]", i), "repeats %s", quote(s))
+		}
+	}
+	if len(sc) > 0 && !slices.Contains(sc, "idporten:dcr.write") {
+		p.add("maskinporten.admin.scopes", "lacks idporten:dcr.write, which uploading keys (POST /clients/{id}/jwks) needs; leave scopes out for the default %s", strings.Join(AdminScopes, ", "))
 	}
 }
 

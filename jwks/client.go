@@ -30,6 +30,9 @@ type Client struct {
 	HTTPClient *http.Client
 	// Tokens gives the admin client's Maskinporten token (plain, no system user).
 	Tokens tokens.Source
+	// Scopes, when set, are the scopes of every admin token (one token serves reads and uploads); empty
+	// means ScopeRead for reads and ScopeWrite for uploads.
+	Scopes []string
 }
 
 // Error is a refusal of the self-service API: HTTP status, its error code and description.
@@ -44,7 +47,14 @@ type Error struct {
 func (e *Error) Error() string {
 	hint := ""
 	switch e.Status {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	case http.StatusForbidden:
+		if e.Code == "access_denied" {
+			hint = "; Digdir's rule: the self-service (admin) client signs its grants with the organisation's enterprise certificate " +
+				"(x5c, maskinporten.admin.grant_header: x5c, the default) and not with a registered key"
+			break
+		}
+		fallthrough
+	case http.StatusUnauthorized:
 		hint = "; the admin client needs scopes idporten:dcr.read and idporten:dcr.write, granted by Digdir, and " +
 			"(Digdir's rule) the enterprise certificate"
 	case http.StatusNotFound:
@@ -81,9 +91,13 @@ func (c *Client) do(ctx context.Context, op, method, clientID, scope string, bod
 	if c.Tokens == nil || c.BaseURL == "" {
 		return fmt.Errorf("jwks: %s: no admin client configured (a bug in the caller)", op)
 	}
-	tok, err := c.Tokens.Token(ctx, tokens.Request{Scopes: []string{scope}})
+	scopes := c.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{scope}
+	}
+	tok, err := c.Tokens.Token(ctx, tokens.Request{Scopes: scopes})
 	if err != nil {
-		return fmt.Errorf("jwks: %s: get the admin client's token (scope %s): %w", op, scope, err)
+		return fmt.Errorf("jwks: %s: get the admin client's token (scope %s): %w", op, strings.Join(scopes, " "), err)
 	}
 	var rd io.Reader
 	if body != nil {

@@ -40,9 +40,42 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// env: a sandbox with the service client "svc" (key 0) and the admin client "admin" (key 6) with the
-// self-service scopes, both of org.
+// env: a sandbox with the service client "svc" (key 0) and the admin client "admin" with the self-service
+// scopes, both of org. The admin client signs with the enterprise certificate (x5c) the sandbox's test
+// CA issued for key 6, as Digdir requires.
 func env(t *testing.T, adminScopes ...string) (*Client, *sandbox.Sandbox, *clock) {
+	t.Helper()
+	sb, clk := newSandbox(t)
+	k := testKeys()
+	chain, err := sb.EnterpriseCertificate(org, k[6].Public())
+	must(t, err)
+	var x5c [][]byte
+	for _, c := range chain {
+		x5c = append(x5c, c.Raw)
+	}
+	must(t, sb.RegisterClient(sandbox.Client{ID: "admin", Org: org, Scopes: adminScopes}))
+	tc, err := tokens.NewClient(tokens.ClientOptions{Issuer: sb.MaskinportenIssuer(), TokenURL: sb.MaskinportenTokenURL(),
+		ClientID: "admin", X5C: x5c, Signer: k[6], Now: clk.Now})
+	must(t, err)
+	return &Client{BaseURL: sb.SelfServiceURL(), Tokens: tc}, sb, clk
+}
+
+// envKID is env with an admin client that signs with a registered key (kid "adm", key 6) instead of the
+// enterprise certificate.
+func envKID(t *testing.T, adminScopes ...string) (*Client, *sandbox.Sandbox, *clock) {
+	t.Helper()
+	sb, clk := newSandbox(t)
+	k := testKeys()
+	must(t, sb.RegisterClient(sandbox.Client{ID: "admin", Org: org, Scopes: adminScopes,
+		Keys: []sandbox.ClientKey{{KID: "adm", Public: k[6].Public()}}}))
+	tc, err := tokens.NewClient(tokens.ClientOptions{Issuer: sb.MaskinportenIssuer(), TokenURL: sb.MaskinportenTokenURL(),
+		ClientID: "admin", KeyID: "adm", Signer: k[6], Now: clk.Now})
+	must(t, err)
+	return &Client{BaseURL: sb.SelfServiceURL(), Tokens: tc}, sb, clk
+}
+
+// newSandbox starts a sandbox on a fake clock with the service client "svc" (key 0, kid k0) of org.
+func newSandbox(t *testing.T) (*sandbox.Sandbox, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 7, 20, 8, 0, 0, 0, time.UTC)}
 	sb := sandbox.New(sandbox.Options{Now: clk.Now})
@@ -50,15 +83,9 @@ func env(t *testing.T, adminScopes ...string) (*Client, *sandbox.Sandbox, *clock
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	k := testKeys()
 	must(t, sb.RegisterClient(sandbox.Client{ID: "svc", Org: org, Scopes: []string{"altinn:x"},
-		Keys: []sandbox.ClientKey{{KID: "k0", Public: k[0].Public()}}}))
-	must(t, sb.RegisterClient(sandbox.Client{ID: "admin", Org: org, Scopes: adminScopes,
-		Keys: []sandbox.ClientKey{{KID: "adm", Public: k[6].Public()}}}))
-	tc, err := tokens.NewClient(tokens.ClientOptions{Issuer: sb.MaskinportenIssuer(), TokenURL: sb.MaskinportenTokenURL(),
-		ClientID: "admin", KeyID: "adm", Signer: k[6], Now: clk.Now})
-	must(t, err)
-	return &Client{BaseURL: sb.SelfServiceURL(), Tokens: tc}, sb, clk
+		Keys: []sandbox.ClientKey{{KID: "k0", Public: testKeys()[0].Public()}}}))
+	return sb, clk
 }
 
 func must(t *testing.T, err error) {
@@ -108,7 +135,10 @@ func TestUploadReadsBackExpiry(t *testing.T) {
 }
 
 // TestSelfServiceRefusals: without the write scope no token (MP-200, named); a client of another org 404; a
-// duplicate kid 409; certificate-only mode refuses a key-authenticated admin client.
+// duplicate kid 409; an admin client that signs with a registered key (kid) instead of the enterprise
+// certificate gets its token but the self-service API refuses it (403 access_denied, naming the
+// certificate), and nothing changes; with the requirement off (the "works in practice" reading) it is
+// accepted.
 func TestSelfServiceRefusals(t *testing.T) {
 	ctx := context.Background()
 	c, sb, _ := env(t, ScopeRead)
@@ -122,13 +152,43 @@ func TestSelfServiceRefusals(t *testing.T) {
 	if _, err := c.Get(ctx, "foreign"); !errors.As(err, &e) || e.Status != 404 {
 		t.Fatalf("another org's client: %v", err)
 	}
-	c2, sb2, _ := env(t, ScopeRead, ScopeWrite)
+	c2, _, _ := env(t, ScopeRead, ScopeWrite)
 	if _, err := c2.Replace(ctx, "svc", []Key{key(t, 1, "dup"), key(t, 2, "dup")}); !errors.As(err, &e) || e.Status != 409 {
 		t.Fatalf("duplicate kid: %v", err)
 	}
-	sb2.RequireCertificateForSelfService(true)
-	if _, err := c2.Get(ctx, "svc"); !errors.As(err, &e) || e.Status != 403 || !strings.Contains(e.Description, "certificate") {
-		t.Fatalf("certificate-only: %v", err)
+	c3, sb3, _ := envKID(t, ScopeRead, ScopeWrite)
+	_, err := c3.Replace(ctx, "svc", []Key{key(t, 1, "k1")})
+	if !errors.As(err, &e) || e.Status != 403 || e.Code != "access_denied" || !strings.Contains(e.Description, "enterprise certificate") ||
+		!strings.Contains(err.Error(), "grant_header: x5c") {
+		t.Fatalf("kid-signed admin client: %v", err)
+	}
+	if reg, _ := sb3.ClientKeys("svc"); len(reg) != 1 || reg[0].KID != "k0" {
+		t.Fatalf("a refused upload changed the keys: %+v", reg)
+	}
+	sb3.RequireCertificateForSelfService(false)
+	if _, err := c3.Replace(ctx, "svc", []Key{key(t, 1, "k1")}); err != nil {
+		t.Fatalf("kid-signed admin client with the requirement off: %v", err)
+	}
+}
+
+// TestAdminScopes: with Client.Scopes set, one admin token with those scopes serves reads and uploads.
+func TestAdminScopes(t *testing.T) {
+	c, sb, _ := env(t, ScopeRead, ScopeWrite)
+	c.Scopes = []string{ScopeRead, ScopeWrite}
+	ctx := context.Background()
+	if _, err := c.Replace(ctx, "svc", []Key{key(t, 1, "k1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	before := sb.Stats().TokensIssued
+	c.Scopes = []string{ScopeWrite}
+	if _, err := c.Get(ctx, "svc"); err == nil || !strings.Contains(err.Error(), ScopeRead) {
+		t.Fatalf("a read with a write-only admin token: %v, want the missing scope named", err)
+	}
+	if sb.Stats().TokensIssued != before+1 {
+		t.Fatalf("tokens issued %d → %d, want one more (the write-only token)", before, sb.Stats().TokensIssued)
 	}
 }
 

@@ -53,7 +53,8 @@ type maskinporten struct {
 	keyErr    error                    // a failed lazy key generation, reported on every use
 	generated bool
 
-	certOnlyAdmin bool // the self-service API takes only certificate-authenticated admin tokens
+	certOnlyAdmin bool          // the self-service API takes only certificate-authenticated admin tokens
+	ca            *enterpriseCA // issues test enterprise certificates (EnterpriseCertificate); nil until used
 }
 
 type jtiEntry struct {
@@ -74,6 +75,8 @@ func newMaskinporten(s *Sandbox) *maskinporten {
 		denied:  map[string]bool{},
 		maxAge:  map[string]time.Duration{},
 		jtis:    map[string]time.Time{},
+
+		certOnlyAdmin: true, // Digdir's documented rule (maskinporten.md §6.2)
 	}
 }
 

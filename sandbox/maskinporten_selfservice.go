@@ -17,13 +17,17 @@ import (
 //	POST   /clients/{id}/jwks   idporten:dcr.write  {"keys":[…]} ≤ 5, replaces the whole set; 201
 //	DELETE /clients/{id}/jwks   idporten:dcr.write  drops the set
 //
-// The bearer is a Maskinporten token of an admin client of the same organisation as the client. Digdir
-// requires the admin client to authenticate with the enterprise certificate (client_amr
-// virksomhetssertifikat); key-authenticated admin clients work in practice (§6.2). The sandbox accepts
-// both unless RequireCertificateForSelfService is on.
+// The bearer is a Maskinporten token of an admin client of the same organisation as the client. Digdir's
+// rule: the admin client authenticates with the enterprise certificate (client_amr virksomhetssertifikat,
+// an x5c grant; «Selvbetjeningsklienten må bruke virksomhetssertifikat», §6.2). The sandbox follows it:
+// a token got with a registered key (client_amr private_key_jwt) is refused with 403 access_denied.
+// Key-authenticated admin clients have worked in practice (§6.2); RequireCertificateForSelfService(false)
+// accepts them too.
 //
-// [U] points and the reading the sandbox implements: an uploaded exp beyond one year is capped at one
-// year; a key re-posted without exp is renewed to one year from now, with exp it keeps that date; an
+// [U] points and the reading the sandbox implements: where the certificate rule is enforced is not
+// documented: the sandbox's Maskinporten issues the token and its self-service API refuses it (403
+// access_denied, the description naming the certificate); an uploaded exp beyond one year is capped at
+// one year; a key re-posted without exp is renewed to one year from now, with exp it keeps that date; an
 // empty keys list is refused (use DELETE).
 
 // Self-service scopes.
@@ -38,9 +42,9 @@ const selfServicePath = "/selfservice/api/v1"
 // SelfServiceURL is the self-service API base URL (like https://api.test.samarbeid.digdir.no/api/v1).
 func (s *Sandbox) SelfServiceURL() string { return s.URL() + selfServicePath }
 
-// RequireCertificateForSelfService makes the self-service API accept only admin tokens got with an
-// enterprise certificate (x5c), Digdir's documented rule; off by default (key-authenticated admin
-// clients work in practice).
+// RequireCertificateForSelfService(true), the default, makes the self-service API accept only admin
+// tokens got with an enterprise certificate (x5c), Digdir's documented rule; false accepts
+// key-authenticated admin clients too, which have worked in practice (maskinporten.md §6.2).
 func (s *Sandbox) RequireCertificateForSelfService(on bool) {
 	s.mp.mu.Lock()
 	s.mp.certOnlyAdmin = on
@@ -93,7 +97,8 @@ func (m *maskinporten) selfService(scope string, fn func(http.ResponseWriter, *h
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.certOnlyAdmin && altinnClaim(claims, "client_amr") != "virksomhetssertifikat" {
-			ssError(w, http.StatusForbidden, "access_denied", "the self-service client must authenticate with the enterprise certificate (virksomhetssertifikat)")
+			ssError(w, http.StatusForbidden, "access_denied", "the self-service client must authenticate with the enterprise certificate "+
+				"(virksomhetssertifikat): this token was got with a registered key (client_amr "+altinnClaim(claims, "client_amr")+"), not an x5c grant")
 			return
 		}
 		c := m.clients[r.PathValue("clientId")]

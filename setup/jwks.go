@@ -70,16 +70,14 @@ func KeySet(ctx context.Context, cfg *config.Config, ks keystore.Store) ([]jwks.
 }
 
 // AdminClient is the self-service API client of the configured admin client (maskinporten.admin). Its
-// key is read from its own key store; it signs with kid (grant_header kid). hc nil means the hardened
-// upstream client.
+// key is read from its own key store. With grant_header x5c (the default, Digdir's rule) its grants carry
+// the enterprise certificate chain kept with the key; a key without a chain is refused here, before
+// anything is sent. With grant_header kid they name the key registered on the admin client. hc nil means
+// the hardened upstream client.
 func AdminClient(ctx context.Context, cfg *config.Config, hc *http.Client) (*jwks.Client, error) {
 	a := cfg.Maskinporten.Admin
 	if !cfg.Maskinporten.HasAdmin() {
 		return nil, errors.New("no admin client: set maskinporten.admin in the config, or upload the printed JWKS in Samarbeidsportalen")
-	}
-	if a.GrantHeader != config.GrantHeaderKID {
-		return nil, errors.New("maskinporten.admin.grant_header x5c (the enterprise certificate) is not supported by `agent keys upload` yet: " +
-			"use grant_header kid with a key registered on the admin client, or upload the printed JWKS by hand")
 	}
 	base, err := cfg.SelfServiceURL()
 	if err != nil {
@@ -87,16 +85,30 @@ func AdminClient(ctx context.Context, cfg *config.Config, hc *http.Client) (*jwk
 	}
 	ks, err := OpenKeyStore(a.Key, false, "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("maskinporten.admin.key: %w", err)
 	}
+	defer keystore.Close(ks)
 	signer, err := ks.Signer(ctx, a.Key.Name)
-	if err != nil {
-		return nil, fmt.Errorf("read the admin client's key %q: %w", a.Key.Name, err)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, fmt.Errorf("maskinporten.admin.key: there is no key %q in the %s key store: %w; import the organisation's enterprise certificate "+
+			"with its key (PKCS#12): %s", a.Key.Name, ks.Backend(), err, importCertificate(a, false))
 	}
-	kid := a.KID
-	if kid == "" {
-		if kid, err = keystore.Thumbprint(signer.Public()); err != nil {
-			return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("maskinporten.admin.key: read the admin client's key %q: %w", a.Key.Name, err)
+	}
+	kid, x5c := a.KID, [][]byte(nil)
+	switch a.Header() {
+	case config.GrantHeaderX5C:
+		if x5c, kid = keystore.ChainDER(signer), ""; len(x5c) == 0 {
+			return nil, fmt.Errorf("maskinporten.admin.key: the key %q in the %s key store has no certificate chain, but the admin client signs with "+
+				"the enterprise certificate (maskinporten.admin.grant_header x5c, the default, Digdir's rule for the self-service client); nothing was sent. "+
+				"Import the enterprise certificate with its key and chain from its PKCS#12 file: %s", a.Key.Name, ks.Backend(), importCertificate(a, true))
+		}
+	case config.GrantHeaderKID:
+		if kid == "" {
+			if kid, err = keystore.Thumbprint(signer.Public()); err != nil {
+				return nil, err
+			}
 		}
 	}
 	ep, err := cfg.ResolvedEndpoints()
@@ -107,11 +119,40 @@ func AdminClient(ctx context.Context, cfg *config.Config, hc *http.Client) (*jwk
 		hc = tokens.NewHTTPClient(tokens.HTTPOptions{})
 	}
 	tc, err := tokens.NewClient(tokens.ClientOptions{Issuer: ep.MaskinportenIssuer, TokenURL: ep.MaskinportenToken,
-		ClientID: a.ClientID, KeyID: kid, Signer: signer, HTTPClient: hc})
+		ClientID: a.ClientID, KeyID: kid, X5C: x5c, Signer: signer, HTTPClient: hc})
 	if err != nil {
 		return nil, err
 	}
-	return &jwks.Client{BaseURL: base, HTTPClient: hc, Tokens: tc}, nil
+	return &jwks.Client{BaseURL: base, HTTPClient: hc, Tokens: tc, Scopes: a.TokenScopes()}, nil
+}
+
+// adminRefused adds the fix to a refusal of the self-service API: a kid-signed admin client refused for
+// want of the enterprise certificate is told how to switch to x5c.
+func adminRefused(cfg *config.Config, err error) error {
+	var e *jwks.Error
+	a := cfg.Maskinporten.Admin
+	if errors.As(err, &e) && e.Code == "access_denied" && a.Header() == config.GrantHeaderKID {
+		return fmt.Errorf("%w\nfix: maskinporten.admin.grant_header is kid; import the organisation's enterprise certificate (PKCS#12, a test "+
+			"certificate in TEST) as the admin client's key (%s), remove maskinporten.admin.grant_header and maskinporten.admin.kid "+
+			"(x5c is the default), remove the registered key from the admin client in Samarbeidsportalen (a client with keys must sign with kid), "+
+			"and run agent keys upload again", err, importCertificate(a, true))
+	}
+	return err
+}
+
+// importCertificate is the command line that puts the enterprise certificate's PKCS#12 where
+// maskinporten.admin.key names it; replace first deletes the key there.
+func importCertificate(a config.AdminClient, replace bool) string {
+	where := "--backend " + a.Key.Backend
+	if a.Key.Path != "" {
+		where += " --path " + a.Key.Path
+	}
+	where += " --name " + a.Key.Name
+	cmd := "agent keys import " + where + " --file virksomhetssertifikat.p12"
+	if replace {
+		cmd = "agent keys delete " + where + " --yes, then " + cmd
+	}
+	return cmd
 }
 
 // UploadKeys posts KeySet through the self-service API and records the expiry Maskinporten gives each of
@@ -123,7 +164,7 @@ func UploadKeys(ctx context.Context, cfg *config.Config, ks keystore.Store, stat
 	}
 	got, err := admin.Replace(ctx, cfg.Maskinporten.ClientID, set)
 	if err != nil {
-		return nil, err
+		return nil, adminRefused(cfg, err)
 	}
 	own, _ := OwnKeys(ctx, cfg, ks)
 	for _, k := range got.Keys {
