@@ -16,14 +16,14 @@ var ErrRequestEnded = errors.New("setup: system user request ended without appro
 // Pending is one request that waits for approval.
 type Pending struct {
 	// SystemUser is the config name of the system user.
-	SystemUser string
+	SystemUser string `json:"system_user"`
 	// RequestID is Altinn's request id.
-	RequestID string
+	RequestID string `json:"request_id"`
 	// ConfirmURL is where an administrator of the organisation approves it.
-	ConfirmURL string
+	ConfirmURL string `json:"confirm_url"`
 	// Change is true for a change request of an existing system user's rights (RequestID is then the
 	// change request's id).
-	Change bool
+	Change bool `json:"change,omitempty"`
 }
 
 // WaitingError says which requests wait for approval and where to approve them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -177,6 +178,43 @@ func DescribeUser(us config.SystemUserState) string {
 		return "request " + us.RequestID + " waits for approval at " + us.ConfirmURL
 	}
 	return "request " + us.RequestID + " is " + us.Status + " (run with --new-request)"
+}
+
+// StatusReport is the final document of `agent request`: whether something waits for approval, the
+// error, the saved state of the system users the command was about, and the requests and change
+// requests waiting for an administrator.
+type StatusReport struct {
+	Waiting     bool                              `json:"waiting"`
+	Error       string                            `json:"error,omitempty"`
+	SystemUsers map[string]config.SystemUserState `json:"system_users"`
+	Pending     []Pending                         `json:"pending,omitempty"`
+	order       []string
+}
+
+// NewStatusReport reports the named system users of cfg (empty: all) in st after a run that ended with
+// runErr (nil, a *WaitingError, ...).
+func NewStatusReport(cfg *config.Config, names []string, st *config.State, runErr error) StatusReport {
+	r := StatusReport{Waiting: errors.Is(runErr, ErrWaiting)}
+	r.SystemUsers, r.order = States(cfg, names, st)
+	if runErr != nil {
+		r.Error = runErr.Error()
+	}
+	var we *WaitingError
+	if errors.As(runErr, &we) {
+		r.Pending = we.Pending
+	}
+	return r
+}
+
+// WriteText writes one line per system user: where its request, and its change request if one waits,
+// stand (DescribeUser).
+func (r StatusReport) WriteText(w io.Writer) error {
+	for _, name := range r.order {
+		if _, err := fmt.Fprintf(w, "system user %s: %s\n", name, DescribeUser(r.SystemUsers[name])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // States returns the saved state of the named system users of cfg (empty: all) that have one, and their

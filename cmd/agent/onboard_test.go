@@ -160,30 +160,3 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
-
-func TestPrintRequestResult(t *testing.T) {
-	cfg := &config.Config{SystemUsers: []config.SystemUser{{Name: "default"}, {Name: "payroll"}, {Name: "fresh"}}}
-	st := &config.State{SystemUsers: map[string]config.SystemUserState{
-		"default": {Status: "accepted", SystemUserID: "su-1", RequestID: "r1"},
-		"payroll": {Status: "New", RequestID: "r2", ConfirmURL: "https://am/confirm?id=r2"},
-		"fresh":   {Status: "New", TimedOut: true, RequestID: "r3"},
-	}}
-	var out bytes.Buffer
-	if err := printRequestResult(&out, false, cfg, nil, st, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"default: approved, system user id su-1", "payroll: request r2 waits for approval at https://am/confirm?id=r2",
-		"fresh: request r3 timed out (run with --new-request)"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
-	out.Reset()
-	if err := printRequestResult(&out, true, cfg, []string{"payroll"}, st, &setup.WaitingError{}); err != nil {
-		t.Fatal(err)
-	}
-	var r requestResult
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil || !r.Waiting || len(r.SystemUsers) != 1 || r.SystemUsers["payroll"].RequestID != "r2" {
-		t.Errorf("json %s (%v)", out.String(), err)
-	}
-}

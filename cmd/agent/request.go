@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -63,33 +61,15 @@ func cmdRequest(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if st != nil {
-		if perr := printRequestResult(e.stdout, c.json, s.Config, names, st, err); perr != nil {
+		rep, perr := setup.NewStatusReport(s.Config, names, st, err), error(nil)
+		if c.json {
+			perr = printJSON(e.stdout, rep)
+		} else {
+			perr = rep.WriteText(e.stdout)
+		}
+		if perr != nil {
 			return perr
 		}
 	}
 	return exitFor(err)
-}
-
-// requestResult is the final JSON document of `agent request`.
-type requestResult struct {
-	Waiting     bool                              `json:"waiting"`
-	Error       string                            `json:"error,omitempty"`
-	SystemUsers map[string]config.SystemUserState `json:"system_users"`
-}
-
-// printRequestResult prints the state of the system users the command was about.
-func printRequestResult(w io.Writer, asJSON bool, cfg *config.Config, names []string, st *config.State, runErr error) error {
-	sel, order := setup.States(cfg, names, st)
-	if asJSON {
-		r := requestResult{Waiting: errors.Is(runErr, setup.ErrWaiting), SystemUsers: sel}
-		if runErr != nil {
-			r.Error = runErr.Error()
-		}
-		return printJSON(w, r)
-	}
-	for _, name := range order {
-		us := sel[name]
-		fmt.Fprintf(w, "system user %s: %s\n", name, setup.DescribeUser(us))
-	}
-	return nil
 }
