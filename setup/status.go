@@ -136,6 +136,14 @@ func (s *Setup) changeStatus(ctx context.Context, st *config.State, su config.Sy
 		return nil, nil
 	}
 	if p := held.PendingFor(ch); p != nil {
+		if us.Change == nil || us.Change.ID != p.ID || us.Change.Status != p.Status || us.Change.ConfirmURL != p.ConfirmURL {
+			add, remove := changeGrants(ch) // a change request found in Altinn (made by another run or server): recorded
+			us.Change = &config.ChangeState{ID: p.ID, Status: p.Status, ConfirmURL: p.ConfirmURL, Add: add, Remove: remove,
+				Created: changeCreated(us.Change, p.ID, s.now()), Updated: s.now()}
+			if err := s.recordUser(st, su.Name, us); err != nil {
+				return nil, err
+			}
+		}
 		s.emit(Event{Step: StepChange, Status: StatusWaiting, SystemUser: su.Name, RequestID: p.ID, ConfirmURL: p.ConfirmURL,
 			Message: "change request " + p.Status + " (" + ch.String() + "): an administrator approves it at the confirm URL",
 			Detail:  map[string]string{"kind": "change", "status": p.Status, "change": ch.String()}})
@@ -172,6 +180,9 @@ func DescribeUser(us config.SystemUserState) string {
 		return "no request yet (run `agent request create`)"
 	case us.TimedOut:
 		return "request " + us.RequestID + " timed out (run with --new-request)"
+	case us.Accepted() && us.Change != nil && strings.EqualFold(us.Change.Status, "New"):
+		return "approved, system user id " + us.SystemUserID + "; change request " + us.Change.ID + " (" +
+			changeDetail(us.Change)["change"] + ") waits for approval at " + us.Change.ConfirmURL
 	case us.Accepted():
 		return "approved, system user id " + us.SystemUserID
 	case strings.EqualFold(us.Status, "New"):

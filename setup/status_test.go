@@ -27,7 +27,8 @@ func TestStatusReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"default: approved, system user id su-1\n", "payroll: request r2 waits for approval at https://am/confirm?id=r2",
-		"fresh: request r3 timed out (run with --new-request)"} {
+		"fresh: request r3 timed out (run with --new-request)",
+		"changing: approved, system user id su-4; change request c4 (+ skatt) waits for approval at https://am/change?id=c4"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
