@@ -14,6 +14,7 @@ package doctor
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -114,6 +115,10 @@ type Options struct {
 	MaxSkew time.Duration
 	// Timeout bounds each upstream probe; 0 means 10s.
 	Timeout time.Duration
+	// Command is the name the user runs the agent by (the base name of the program as started, e.g.
+	// systemuser-agent from the package, agent.exe on Windows); the commands in messages and fixes
+	// name it. "" means agent.
+	Command string
 }
 
 // run is one Run's working state.
@@ -162,6 +167,12 @@ func Run(ctx context.Context, o Options) Report {
 		r.checkPort(ctx)
 		r.checkOtherFamily(ctx)
 		r.checkCallers()
+	}
+	if c := o.Command; c != "" && c != "agent" {
+		for i := range r.findings {
+			f := &r.findings[i]
+			f.Message, f.Fix = strings.ReplaceAll(f.Message, "`agent ", "`"+c+" "), strings.ReplaceAll(f.Fix, "`agent ", "`"+c+" ")
+		}
 	}
 	return Report{Findings: r.findings}
 }

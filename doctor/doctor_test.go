@@ -97,6 +97,23 @@ func TestDoctorConfig(t *testing.T) {
 	}
 }
 
+// TestDoctorNamesTheCommand: the commands in fixes name the program as the user runs it (the packaged
+// systemuser-agent, agent.exe on Windows); without Options.Command they say agent.
+func TestDoctorNamesTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "none.yaml")
+	for _, c := range []struct{ command, want string }{
+		{"", "run `agent setup`"},
+		{"systemuser-agent", "run `systemuser-agent setup`"},
+		{"agent.exe", "run `agent.exe setup`"},
+	} {
+		f := find(t, Run(context.Background(), Options{ConfigPath: missing, StateDir: dir, Command: c.command}), CheckConfig, SevError)
+		if !strings.Contains(f.Fix, c.want) || (c.command != "" && strings.Contains(f.Fix, "`agent ")) {
+			t.Errorf("command %q: fix %q, want it to say %q", c.command, f.Fix, c.want)
+		}
+	}
+}
+
 func TestDoctorKeyStore(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -29,6 +29,8 @@ type env struct {
 	stdout, stderr io.Writer
 	// getenv reads the environment; nil means none (tests) — see main.go for the real one.
 	getenv func(string) string
+	// prog is the name the user ran the program by (systemuser-agent, agent.exe); "" means agent.
+	prog string
 }
 
 // command is one subcommand. run gets the arguments after the command name.

@@ -19,7 +19,7 @@ func cmdDoctor(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	o := doctor.Options{ConfigPath: c.config, StateDir: stateDirOf(&c), OpenKeyStore: openKeyStore, Tokens: setup.TokenSource}
+	o := doctor.Options{ConfigPath: c.config, StateDir: stateDirOf(&c), OpenKeyStore: openKeyStore, Tokens: setup.TokenSource, Command: e.prog}
 	if so, err := serviceOptions(&c, ""); err == nil {
 		if inst, err := installer.New(so, nil); err == nil {
 			o.Service = inst.Status

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +60,22 @@ func TestDoctorCommand(t *testing.T) {
 	}
 	if unreachable != 2 {
 		t.Errorf("%d unreachable upstreams reported, want Maskinporten and Altinn:\n%s", unreachable, res.stdout)
+	}
+}
+
+// TestDoctorHintsNameTheProgram: the packaged binary is systemuser-agent (agent.exe on Windows), so
+// doctor's fixes name the program as it was run, not "agent".
+func TestDoctorHintsNameTheProgram(t *testing.T) {
+	name := "systemuser-agent"
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	if err := os.Rename(buildAgent(t), bin); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "doctor", "--config", filepath.Join(t.TempDir(), "none.yaml")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "run `"+name+" setup`") || strings.Contains(string(out), "`agent ") {
+		t.Fatalf("doctor without a config (%v):\n%s", err, out)
 	}
 }
