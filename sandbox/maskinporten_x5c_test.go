@@ -124,3 +124,44 @@ func TestX5C(t *testing.T) {
 		})
 	}
 }
+
+// TestEnterpriseCertificate: a certificate from the sandbox's own test CA (EnterpriseCertificate) makes an
+// x5c grant that is accepted with client_amr virksomhetssertifikat and lives three years; a bad org
+// number or a short key is refused.
+func TestEnterpriseCertificate(t *testing.T) {
+	const certClient = "cert-client"
+	e := newMPEnv(t)
+	must(t, e.s.RegisterClient(Client{ID: certClient, Org: testOrg, Scopes: []string{testScope}}))
+	leafKey := testKeys()[2]
+	chain, err := e.s.EnterpriseCertificate(testOrg, &leafKey.PublicKey)
+	must(t, err)
+	if len(chain) != 2 || certOrg(chain[0]) != testOrg || chain[0].NotAfter.Sub(e.clock.Now()) < enterpriseCertLifetime-time.Hour ||
+		chain[0].CheckSignatureFrom(chain[1]) != nil {
+		t.Fatalf("chain: %d certificates, leaf org %q, until %s", len(chain), certOrg(chain[0]), chain[0].NotAfter)
+	}
+	var x5c []string
+	for _, c := range chain {
+		x5c = append(x5c, base64.StdEncoding.EncodeToString(c.Raw))
+	}
+	r := e.post(e.grant(func(g *grantSpec) {
+		g.key = leafKey
+		g.claims["iss"] = certClient
+		delete(g.header, "kid")
+		g.header["x5c"] = x5c
+		delete(g.claims, "authorization_details") // the organisation's own token, as an admin client asks
+	}))
+	if r.status != http.StatusOK {
+		t.Fatalf("x5c grant with the sandbox's test certificate: %d %s %s", r.status, r.Error, r.ErrorDescription)
+	}
+	if _, claims := e.verifyWithJWKS(r.AccessToken); claims["client_amr"] != "virksomhetssertifikat" {
+		t.Errorf("client_amr %v", claims["client_amr"])
+	}
+	if _, err := e.s.EnterpriseCertificate("12345", &leafKey.PublicKey); err == nil {
+		t.Error("a certificate for a 5-digit organisation number was issued")
+	}
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	must(t, err)
+	if _, err := e.s.EnterpriseCertificate(testOrg, &small.PublicKey); err == nil {
+		t.Error("a certificate for an RSA-1024 key was issued")
+	}
+}
