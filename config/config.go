@@ -41,6 +41,16 @@ type Config struct {
 	SystemUsers []SystemUser `yaml:"system_users"`
 	// Listen is the local endpoint's literal loopback address, e.g. 127.0.0.1:7070.
 	Listen string `yaml:"listen"`
+	// UnixSocket (Linux only) is a Unix socket the agent serves besides listen, e.g.
+	// /run/systemuser-agent/token.sock: the kernel names each caller's account (SO_PEERCRED), only the
+	// accounts of clients[].os_user may connect, and such a caller needs no secret there (security.md
+	// D10). Empty (the default): none.
+	UnixSocket string `yaml:"unix_socket"`
+	// NamedPipe (Windows only) is a named pipe the agent serves besides listen, e.g.
+	// \\.\pipe\systemuser-agent\api: the pipe names each caller's account, only the accounts of
+	// clients[].os_user may open it, and such a caller needs no secret there (D10). Empty (the default):
+	// none.
+	NamedPipe string `yaml:"named_pipe"`
 	// Tokens tunes caching and refresh.
 	Tokens TokenSettings `yaml:"tokens"`
 	// Clients are the local callers allowed to get tokens.

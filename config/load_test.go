@@ -43,7 +43,7 @@ func TestUnknownField(t *testing.T) {
 		{"nested", strings.Replace(minimalYAML, "  client_id: client-1\n", "  client_id: client-1\n  kidd: x\n", 1),
 			`c.yaml:4: unknown field "kidd" in maskinporten; valid fields: client_id, key, kid, grant_header, admin, other_keys_file (did you mean kid?)`},
 		{"top level", minimalYAML + "listen_addr: 127.0.0.1:1\n",
-			`c.yaml:12: unknown field "listen_addr" in the top level; valid fields: environment, endpoints, organization, maskinporten, system, system_users, listen, tokens, clients, log`},
+			`c.yaml:12: unknown field "listen_addr" in the top level; valid fields: environment, endpoints, organization, maskinporten, system, system_users, listen, unix_socket, named_pipe, tokens, clients, log`},
 		{"list item", minimalYAML + "    externalReference: payroll\n",
 			`c.yaml:12: unknown field "externalReference" in system_users[0]; valid fields: name, external_ref, scopes, rights, access_packages`},
 		{"flow mapping", strings.Replace(minimalYAML, "{backend: keyring}", "{backend: keyring, file: /k}", 1),

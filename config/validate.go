@@ -133,6 +133,7 @@ func (c *Config) validate(goos string) error {
 	if err := CheckLoopback(c.Listen); err != nil {
 		p.add("listen", "%v", err)
 	}
+	c.checkTransports(&p, goos)
 	c.checkTokens(&p)
 	c.checkClients(&p)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {

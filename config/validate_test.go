@@ -238,7 +238,9 @@ func TestValidateAccepts(t *testing.T) {
 		{"zero durations take defaults", func(c *Config) { c.Tokens = TokenSettings{} }},
 		{"refresh ahead just above min", func(c *Config) { c.Tokens = TokenSettings{MinValidity: time.Second, RefreshAhead: 2 * time.Second} }},
 		{"log debug json", func(c *Config) { c.Log = Log{Level: "debug", Format: "json"} }},
-		{"caller with os_user and no secret (D10)", func(c *Config) { c.Clients[0].SecretSHA256, c.Clients[0].OSUser = "", "svc" }},
+		{"caller with os_user and no secret on the Unix socket (D10)", func(c *Config) {
+			c.Clients[0].SecretSHA256, c.Clients[0].OSUser, c.UnixSocket = "", "svc", "/run/systemuser-agent/token.sock"
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
