@@ -17,9 +17,13 @@ import (
 
 const childEnv = "PEER_TEST_CHILD_SOCK"
 
-// TestD10UnixMappedUIDNeedsNoSecret: with os_user "nobody" mapped, a process running as nobody gets a
-// token over the socket with no secret, and root's connection (not mapped) is dropped. Needs root to
-// start the second uid.
+// testUID is the caller's account in the tests: a uid with no passwd entry, so it is nobody's.
+const testUID = "64123"
+
+// TestD10UnixMappedUIDNeedsNoSecret: with os_user uid 64123 mapped, a process running as that uid gets
+// a token over the socket with no secret, reaching it through the 0750 directory and 0660 socket by the
+// ACL entries ListenUnix adds (no chown, no group), and root's connection (not mapped) is dropped. Needs
+// root to start the second uid.
 func TestD10UnixMappedUIDNeedsNoSecret(t *testing.T) {
 	if sock := os.Getenv(childEnv); sock != "" {
 		status, tok, err := tokenOver(func(ctx context.Context) (net.Conn, error) {
@@ -28,7 +32,7 @@ func TestD10UnixMappedUIDNeedsNoSecret(t *testing.T) {
 		_, _ = io.WriteString(os.Stdout, "STATUS="+strconv.Itoa(status)+" TOKEN="+tok+" ERR="+strings.ReplaceAll(errString(err), " ", "_")+"\n")
 		return
 	}
-	realdeps.Require(t, os.Geteuid() == 0, "root", "run the tests as root (CI does) to start a client as uid 65534")
+	realdeps.Require(t, os.Geteuid() == 0, "root", "run the tests as root (CI does) to start a client as uid "+testUID)
 	dir, err := os.MkdirTemp("", "peer")
 	if err != nil {
 		t.Fatal(err)
@@ -38,16 +42,16 @@ func TestD10UnixMappedUIDNeedsNoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "run", "agent.sock")
-	ln, err := ListenUnix(path, []string{"nobody"})
+	ln, err := ListenUnix(path, []string{testUID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{filepath.Dir(path), path} { // the callers' group may connect
-		if err := os.Chown(p, -1, 65534); err != nil {
-			t.Fatal(err)
+	for p, want := range map[string]os.FileMode{filepath.Dir(path): 0o750, path: 0o660} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+			t.Fatalf("%s: %v %v, want mode %04o", p, fi.Mode(), err, want)
 		}
 	}
-	serve(t, testConfig("nobody"), ln)
+	serve(t, testConfig(testUID), ln)
 	if status, _, err := tokenOver(func(ctx context.Context) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", path)
 	}); err == nil {
@@ -60,10 +64,10 @@ func TestD10UnixMappedUIDNeedsNoSecret(t *testing.T) {
 	cmd := exec.Command(bin, "-test.run=^TestD10UnixMappedUIDNeedsNoSecret$")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), childEnv+"="+path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 64123, Gid: 64123}}
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "STATUS=200 TOKEN=tok-test:a ") {
-		t.Fatalf("nobody over the socket with no secret: %v\n%s", err, out)
+		t.Fatalf("uid %s over the socket with no secret: %v\n%s", testUID, err, out)
 	}
 }
 
@@ -76,7 +80,8 @@ func TestListenUnixAccounts(t *testing.T) {
 		want  string
 	}{
 		{[]string{"no-such-user-xyz"}, "name an existing account"},
-		{[]string{"nobody", "65534"}, "same account"},
+		{[]string{"root", "0"}, "same account"},
+		{[]string{"65534"}, "overflow uid"},
 	} {
 		ln, err := ListenUnix(filepath.Join(dir, "s", "a.sock"), tc.users)
 		if err == nil {
