@@ -141,12 +141,35 @@ func FittingCallers(cfg *config.Config) (keep []config.Client, dropped map[strin
 	return keep, dropped
 }
 
+// CallerView is a caller as `agent clients list` shows it: never its secret or digest.
+type CallerView struct {
+	ID          string   `json:"id"`
+	OSUser      string   `json:"os_user,omitempty"`
+	SystemUsers []string `json:"system_users"`
+	Scopes      []string `json:"scopes"`
+	TokenKind   string   `json:"token_kind"`
+	SecretFile  string   `json:"secret_file,omitempty"`
+	FileStatus  string   `json:"secret_file_status"`
+}
+
+// CallerViews are cfg's callers as `agent clients list` shows them (an empty list, never nil).
+func CallerViews(cfg *config.Config) []CallerView {
+	views := []CallerView{}
+	for _, cl := range cfg.Clients {
+		views = append(views, CallerView{ID: cl.ID, OSUser: cl.OSUser, SystemUsers: cl.SystemUsers, Scopes: cl.Scopes,
+			TokenKind: cl.TokenKind, SecretFile: cl.SecretFile, FileStatus: CallerFileStatus(cl)})
+	}
+	return views
+}
+
 // CallerFileStatus says whether caller cl's secret file matches its digest, as `agent clients list`
 // shows it: ok, none, unreadable, does not match, or missing (with what to run).
 func CallerFileStatus(cl config.Client) string {
 	ok, err := callersecret.Matches(cl.SecretFile, cl.SecretSHA256)
 	_, statErr := os.Stat(cl.SecretFile)
 	switch {
+	case cl.SecretSHA256 == "" && cl.OSUser != "":
+		return "no secret (its OS account over unix_socket or named_pipe)"
 	case cl.SecretFile == "":
 		return "none (printed once)"
 	case err != nil:

@@ -136,24 +136,8 @@ func clientsRemove(e *env, c *common, cfg *config.Config, id string) error {
 	return nil
 }
 
-// callerView is a caller as `agent clients list` shows it: never its secret or digest.
-type callerView struct {
-	ID          string   `json:"id"`
-	OSUser      string   `json:"os_user,omitempty"`
-	SystemUsers []string `json:"system_users"`
-	Scopes      []string `json:"scopes"`
-	TokenKind   string   `json:"token_kind"`
-	SecretFile  string   `json:"secret_file,omitempty"`
-	FileStatus  string   `json:"secret_file_status"`
-}
-
 func clientsList(e *env, c *common, cfg *config.Config) error {
-	views := []callerView{}
-	for _, cl := range cfg.Clients {
-		v := callerView{ID: cl.ID, OSUser: cl.OSUser, SystemUsers: cl.SystemUsers, Scopes: cl.Scopes, TokenKind: cl.TokenKind, SecretFile: cl.SecretFile}
-		v.FileStatus = setup.CallerFileStatus(cl)
-		views = append(views, v)
-	}
+	views := setup.CallerViews(cfg)
 	if c.json {
 		return printJSON(e.stdout, views)
 	}
