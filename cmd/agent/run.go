@@ -13,6 +13,7 @@ import (
 	"github.com/systemuser-agent/systemuser-agent/config"
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
+	"github.com/systemuser-agent/systemuser-agent/peer"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
@@ -83,6 +84,11 @@ func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 	if err != nil {
 		return err
 	}
+	attested, err := peer.Open(cfg.UnixSocket, cfg.NamedPipe, cfg.OSUsers()) // D10; a change needs a restart
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	go func() {
 		for range installer.ReloadRequests(ctx) {
 			if c := setup.Reload(ctx, sv.configPath, sv.stateDir, sv.ks, srv, client, log); c != nil {
@@ -92,5 +98,5 @@ func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 	}()
 	log.Info("serving tokens", "listen", ln.Addr().String(), "environment", cfg.Environment,
 		"client_id", cfg.Maskinporten.ClientID, "key_backend", sv.ks.Backend(), "kid", kid)
-	return srv.Run(ctx, ln)
+	return peer.Serve(ctx, srv.Run, append(attested, ln)...)
 }
