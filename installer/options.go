@@ -81,6 +81,9 @@ type Options struct {
 	TPM *TPMAccess
 	// ListenPort is informational: the unit names it in a comment so "systemctl cat" shows it.
 	ListenPort int
+	// UnixSocket is the config's unix_socket (Linux): the unit has systemd make its directory under
+	// /run (RuntimeDirectory=) and leaves the uids callers connect with as they are (no PrivateUsers=).
+	UnixSocket string
 	// UnitDir is where the unit file goes; default /etc/systemd/system. It must end in
 	// /etc/systemd/system: a prefix (tests use a temporary one) is passed to systemctl as --root and
 	// is never the live system's.

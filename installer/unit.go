@@ -2,6 +2,7 @@ package installer
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"text/template"
 )
@@ -38,6 +39,12 @@ RestartSec=5s
 {{end -}}
 StateDirectory={{.StateDirectory}}
 StateDirectoryMode=0700
+{{- if .RuntimeDirectory}}
+# unix_socket {{.UnixSocket}} (security.md D10): systemd makes its directory, owned by the service's
+# account, mode 0750; the agent lets the callers' accounts (os_user) in by ACL.
+RuntimeDirectory={{.RuntimeDirectory}}
+RuntimeDirectoryMode=0750
+{{- end}}
 {{- if .ConfigurationDirectory}}
 ConfigurationDirectory={{.ConfigurationDirectory}}
 ConfigurationDirectoryMode=0700
@@ -64,7 +71,12 @@ DeviceAllow={{.TPMDevice}} rw
 BindPaths={{.TPMDevice}}
 SupplementaryGroups={{.TPMGroup}}
 {{- end}}
+{{- if .RuntimeDirectory}}
+# No PrivateUsers=: in a user namespace every caller's uid reads as 65534, so the socket could not tell
+# its callers apart (SO_PEERCRED).
+{{- else}}
 PrivateUsers=yes
+{{- end}}
 PrivateIPC=yes
 PrivateMounts=yes
 ProtectHostname=yes
@@ -106,6 +118,8 @@ type unitData struct {
 	KeyFile                string
 	TPMDevice              string
 	TPMGroup               string
+	UnixSocket             string
+	RuntimeDirectory       string
 }
 
 // RenderSystemdUnit returns the hardened unit for o (defaults applied). The service reads its config
@@ -117,6 +131,10 @@ func RenderSystemdUnit(o Options) (string, error) {
 		return "", err
 	}
 	stateName, _ := stateDirectoryName(o.StateDir)
+	runtimeName, err := runtimeDirectoryName(o.UnixSocket)
+	if err != nil {
+		return "", err
+	}
 	args := serviceArgs("%d/"+ConfigCredential, o.StateDir)
 	exec := []string{systemdQuote(o.Executable)}
 	for i, a := range args {
@@ -134,6 +152,8 @@ func RenderSystemdUnit(o Options) (string, error) {
 		StateDirectory:         systemdEscapeValue(stateName),
 		ConfigurationDirectory: systemdEscapeValue(configurationDirectoryName(o.ConfigPath)),
 		ConfigCredential:       ConfigCredential + ":" + systemdEscapeValue(o.ConfigPath),
+		UnixSocket:             systemdEscapeValue(o.UnixSocket),
+		RuntimeDirectory:       systemdEscapeValue(runtimeName),
 	}
 	if c := o.Credential; c != nil && c.Plain {
 		d.KeyFile = c.Name + ":" + systemdEscapeValue(c.Path)
@@ -168,4 +188,18 @@ func systemdQuote(s string) string {
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "$", "$$")
 	return `"` + r.Replace(s) + `"`
+}
+
+// runtimeDirectoryName turns the socket /run/x/y/token.sock into "x/y" for RuntimeDirectory=: "" for no
+// socket, an error for one systemd cannot give the service (outside a directory of its own under /run).
+func runtimeDirectoryName(socket string) (string, error) {
+	if socket == "" {
+		return "", nil
+	}
+	rel, ok := strings.CutPrefix(path.Dir(socket), "/run/")
+	if !ok || path.Clean(socket) != socket || !dirNameRE.MatchString(rel) || !dirNameRE.MatchString(path.Base(socket)) {
+		return "", fmt.Errorf("unix_socket %q: the service can create its socket only in a directory of its own under /run "+
+			"(letters, digits, '.', '_', '-'), e.g. /run/systemuser-agent/token.sock; change unix_socket in the config", socket)
+	}
+	return rel, nil
 }

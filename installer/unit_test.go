@@ -46,6 +46,13 @@ func unitCases() []struct {
 			Credential: &Credential{Name: "systemuser-agent-maskinporten", Path: "/etc/credstore/systemuser-agent-maskinporten.tpm2key", Plain: true},
 			TPM:        &TPMAccess{Device: "/dev/tpmrm0", Group: "tss"},
 		}},
+		{"unix-socket", Options{
+			Executable: "/usr/local/bin/systemuser-agent",
+			ConfigPath: "/etc/systemuser-agent/config.yaml",
+			Credential: &Credential{Name: "systemuser-agent-maskinporten", Path: "/etc/credstore.encrypted/systemuser-agent-maskinporten.cred"},
+			ListenPort: 7070,
+			UnixSocket: "/run/systemuser-agent/token.sock",
+		}},
 		{"custom-paths", Options{
 			Name:       "acme-agent",
 			Executable: "/opt/acme agent/bin/agent%1",
@@ -86,7 +93,7 @@ func TestUnitHardeningDirectives(t *testing.T) {
 	required := []string{
 		"StateDirectoryMode=0700", "UMask=0077", "NoNewPrivileges=yes", "CapabilityBoundingSet=",
 		"AmbientCapabilities=", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-		"PrivateDevices=yes", "PrivateUsers=yes", "PrivateIPC=yes", "ProtectHostname=yes", "ProtectClock=yes",
+		"PrivateDevices=yes", "PrivateIPC=yes", "ProtectHostname=yes", "ProtectClock=yes",
 		"ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes",
 		"ProtectControlGroups=yes", "ProtectProc=invisible", "ProcSubset=pid",
 		"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "RestrictNamespaces=yes", "RestrictRealtime=yes",
@@ -109,6 +116,16 @@ func TestUnitHardeningDirectives(t *testing.T) {
 				if !lines[r] {
 					t.Errorf("missing %q", r)
 				}
+			}
+			// PrivateUsers= would show every caller of the Unix socket as uid 65534 (D10): only without it.
+			if (tc.o.UnixSocket == "") != lines["PrivateUsers=yes"] {
+				t.Errorf("PrivateUsers=yes present = %v, want %v (unix_socket %q)", lines["PrivateUsers=yes"], tc.o.UnixSocket == "", tc.o.UnixSocket)
+			}
+			if s := tc.o.UnixSocket; s != "" && (!lines["RuntimeDirectory="+strings.TrimPrefix(filepath.Dir(s), "/run/")] || !lines["RuntimeDirectoryMode=0750"]) {
+				t.Errorf("unix_socket %s without its RuntimeDirectory= (mode 0750)", s)
+			}
+			if tc.o.UnixSocket == "" && strings.Contains(unit, "RuntimeDirectory") {
+				t.Error("RuntimeDirectory= without unix_socket")
 			}
 			if (tc.o.User == "") != lines["DynamicUser=yes"] {
 				t.Errorf("DynamicUser=yes present = %v, want %v", lines["DynamicUser=yes"], tc.o.User == "")
@@ -201,6 +218,11 @@ func TestRenderSystemdUnitRejects(t *testing.T) {
 		{"TPM group injection", func(o *Options) { o.TPM = &TPMAccess{Device: "/dev/tpmrm0", Group: "tss\nUser=root"} }, "not usable"},
 		{"relative credential path", func(o *Options) { o.Credential = &Credential{Name: "k", Path: "k.cred"} }, "absolute plain path"},
 		{"odd unit dir", func(o *Options) { o.UnitDir = "/usr/lib/systemd/system" }, "must be /etc/systemd/system"},
+		{"socket outside /run", func(o *Options) { o.UnixSocket = "/var/lib/x/token.sock" }, "under /run"},
+		{"socket in /run itself", func(o *Options) { o.UnixSocket = "/run/token.sock" }, "under /run"},
+		{"socket path not clean", func(o *Options) { o.UnixSocket = "/run/a/../b/token.sock" }, "under /run"},
+		{"socket directive injection", func(o *Options) { o.UnixSocket = "/run/a\nUser=root/t.sock" }, "under /run"},
+		{"socket with a space", func(o *Options) { o.UnixSocket = "/run/a b/t.sock" }, "under /run"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,8 +146,8 @@ func (a *Actions) InstallService() error {
 }
 
 // ServiceFor completes installer options from the config — the systemd credential of a systemd-creds key,
-// or the key file and TPM device of a tpm2 key (refused when the device is missing or root's only), and
-// the listen port — and returns the installer for them.
+// or the key file and TPM device of a tpm2 key (refused when the device is missing or root's only), the
+// listen port and the Unix socket — and returns the installer for them.
 func ServiceFor(o installer.Options, cfg *config.Config) (*installer.Installer, error) {
 	switch k := cfg.Maskinporten.Key; k.Backend {
 	case config.BackendSystemdCreds:
@@ -163,7 +163,7 @@ func ServiceFor(o installer.Options, cfg *config.Config) (*installer.Installer, 
 		o.Credential = &installer.Credential{Name: keystore.SystemdCredName(k.Name), Path: keystore.TPM2KeyPath(k.Path, k.Name), Plain: true}
 		o.TPM = tpm
 	}
-	o.ListenPort = listenPort(cfg.Listen)
+	o.ListenPort, o.UnixSocket = listenPort(cfg.Listen), cfg.UnixSocket
 	return installer.New(o, nil)
 }
 

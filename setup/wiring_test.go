@@ -20,13 +20,14 @@ import (
 // TestServiceForKeyBackends: the unit gets the systemd-creds credential, or for tpm2 the key file and
 // the TPM device; a software TPM or a missing device is refused before installing.
 func TestServiceForKeyBackends(t *testing.T) {
-	cfg := &config.Config{Listen: "127.0.0.1:7070", Maskinporten: config.Maskinporten{Key: config.KeyRef{Backend: config.BackendSystemdCreds, Name: "mp"}}}
+	cfg := &config.Config{Listen: "127.0.0.1:7070", UnixSocket: "/run/systemuser-agent/token.sock",
+		Maskinporten: config.Maskinporten{Key: config.KeyRef{Backend: config.BackendSystemdCreds, Name: "mp"}}}
 	if runtime.GOOS != "windows" { // systemd credentials are Linux's; on Windows "/usr/bin/agent" is not even absolute
 		inst, err := ServiceFor(installer.Options{Executable: "/usr/bin/agent", ConfigPath: "/etc/systemuser-agent/config.yaml"}, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o := inst.Options(); o.Credential == nil || o.Credential.Plain || o.Credential.Path != keystore.SystemdCredPath("", "mp") || o.TPM != nil || o.ListenPort != 7070 {
+		if o := inst.Options(); o.Credential == nil || o.Credential.Plain || o.Credential.Path != keystore.SystemdCredPath("", "mp") || o.TPM != nil || o.ListenPort != 7070 || o.UnixSocket != cfg.UnixSocket {
 			t.Fatalf("systemd-creds: %+v", o)
 		}
 	}
