@@ -87,12 +87,24 @@ func (h *eventHandler) WithGroup(name string) slog.Handler {
 }
 
 // ServiceLogHandler is where the agent logs: the Event Log under the Windows service (inService), where
-// stderr goes nowhere; else fallback (stderr, which journald captures under systemd).
+// stderr goes nowhere, with the service's own name as the source (EventSource); else fallback (stderr,
+// which journald captures under systemd).
 func ServiceLogHandler(inService bool, fallback slog.Handler) slog.Handler {
 	if inService && runtime.GOOS == "windows" {
-		if h, err := EventLogHandler(DefaultName); err == nil {
+		if h, err := EventLogHandler(EventSource()); err == nil {
 			return h
 		}
 	}
 	return fallback
+}
+
+// sourceOf is the Event Log source of the process pid, given the active services' names and process ids:
+// the name of the service running as pid (the source the installer registered for it), else DefaultName.
+func sourceOf(names []string, pids []uint32, pid uint32) string {
+	for i, p := range pids {
+		if p == pid && p != 0 && i < len(names) && names[i] != "" {
+			return names[i]
+		}
+	}
+	return DefaultName
 }

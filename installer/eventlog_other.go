@@ -15,3 +15,6 @@ func EventLogHandler(name string) (slog.Handler, error) {
 
 // ReportFailure does nothing off Windows: the caller prints the error to stderr, which the journal keeps.
 func ReportFailure(name string, err error) {}
+
+// EventSource is DefaultName off Windows, where there is no Event Log.
+func EventSource() string { return DefaultName }

@@ -74,3 +74,25 @@ func TestEventLogHandlerElsewhere(t *testing.T) {
 		t.Fatalf("EventLogHandler off Windows: %v, want an error saying it is Windows-only", err)
 	}
 }
+
+// TestSourceOf: the Event Log source is the name of the service whose process this is; with none (a
+// terminal, or a service manager that lists no process id) it is DefaultName.
+func TestSourceOf(t *testing.T) {
+	names, pids := []string{"Spooler", "acme-agent", "idle"}, []uint32{100, 4242, 0}
+	for _, tc := range []struct {
+		pid  uint32
+		want string
+	}{
+		{4242, "acme-agent"},
+		{100, "Spooler"},
+		{7, DefaultName},
+		{0, DefaultName}, // a stopped service's pid 0 is nobody's
+	} {
+		if got := sourceOf(names, pids, tc.pid); got != tc.want {
+			t.Errorf("pid %d: %q, want %q", tc.pid, got, tc.want)
+		}
+	}
+	if got := sourceOf(nil, nil, 1); got != DefaultName {
+		t.Errorf("no services: %q", got)
+	}
+}

@@ -18,7 +18,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, e *env, args []string) (err error) {
-	defer func() { installer.ReportFailure(installer.DefaultName, err) }() // the SCM drops stderr
+	defer func() { installer.ReportFailure(installer.EventSource(), err) }() // the SCM drops stderr
 	var c common
 	fs := newFlags(e, "run", &c)
 	if err := parse(fs, args, false); err != nil {
