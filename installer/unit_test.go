@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -121,7 +122,7 @@ func TestUnitHardeningDirectives(t *testing.T) {
 			if (tc.o.UnixSocket == "") != lines["PrivateUsers=yes"] {
 				t.Errorf("PrivateUsers=yes present = %v, want %v (unix_socket %q)", lines["PrivateUsers=yes"], tc.o.UnixSocket == "", tc.o.UnixSocket)
 			}
-			if s := tc.o.UnixSocket; s != "" && (!lines["RuntimeDirectory="+strings.TrimPrefix(filepath.Dir(s), "/run/")] || !lines["RuntimeDirectoryMode=0750"]) {
+			if s := tc.o.UnixSocket; s != "" && (!lines["RuntimeDirectory="+strings.TrimPrefix(path.Dir(s), "/run/")] || !lines["RuntimeDirectoryMode=0750"]) {
 				t.Errorf("unix_socket %s without its RuntimeDirectory= (mode 0750)", s)
 			}
 			if tc.o.UnixSocket == "" && strings.Contains(unit, "RuntimeDirectory") {
