@@ -114,12 +114,29 @@ const certWarnBefore = 30 * 24 * time.Hour
 // checkCertificate checks the enterprise certificate that grants carry with grant_header x5c: it is
 // there, and it is not expired or about to.
 func (r *run) checkCertificate(signer crypto.Signer) {
+	r.checkChain(signer, certCheck{check: CheckKey, x5c: r.cfg.Maskinporten.GrantHeader == config.GrantHeaderX5C,
+		noChainFix: "import the enterprise certificate with its key from the PKCS#12 file (`agent keys import`), which keeps the chain, or use grant_header: kid with a registered key",
+		renewed:    "import it with its key (`agent keys import`)", restart: ", then restart the service"})
+}
+
+// certCheck says whose certificate checkChain checks and what to tell.
+type certCheck struct {
+	check      string // the finding's check
+	whose      string // "" or "admin client's ", between "the " and "enterprise certificate"
+	x5c        bool   // grants carry the certificate
+	noChainFix string // the fix when x5c and there is no chain
+	renewed    string // what to do with a renewed certificate
+	restart    string // what to do after that once the old one expired
+}
+
+// checkChain reports the certificate chain stored with signer: missing (an error when grants carry it),
+// expired, expiring within certWarnBefore, or valid.
+func (r *run) checkChain(signer crypto.Signer, c certCheck) {
 	chain := keystore.Chain(signer)
-	x5c := r.cfg.Maskinporten.GrantHeader == config.GrantHeaderX5C
 	if len(chain) == 0 {
-		if x5c {
-			r.add(Finding{Check: CheckKey, Severity: SevError, Message: "grant_header is x5c, but the key has no certificate chain stored with it",
-				Fix: "import the enterprise certificate with its key from the PKCS#12 file (`agent keys import`), which keeps the chain, or use grant_header: kid with a registered key"})
+		if c.x5c {
+			r.add(Finding{Check: c.check, Severity: SevError, Message: "grant_header is x5c, but the " + c.whose + "key has no certificate chain stored with it",
+				Fix: c.noChainFix})
 		}
 		return
 	}
@@ -128,25 +145,26 @@ func (r *run) checkCertificate(signer crypto.Signer) {
 	detail := map[string]string{"subject": leaf.Subject.String(), "issuer": leaf.Issuer.String(),
 		"not_after": leaf.NotAfter.UTC().Format(time.RFC3339), "chain": fmt.Sprint(len(chain))}
 	use := "grants carry it (x5c)"
-	if !x5c {
+	if !c.x5c {
 		use = "grants use the kid (grant_header: kid), not the certificate"
 	}
+	what := "the " + c.whose + "enterprise certificate"
 	sev := SevError
 	switch {
 	case left <= 0:
-		r.add(Finding{Check: CheckKey, Severity: sev, Message: fmt.Sprintf("the enterprise certificate %q expired on %s; %s", leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), use),
-			Fix: "order a renewed enterprise certificate and import it with its key (`agent keys import`), then restart the service", Detail: detail})
+		r.add(Finding{Check: c.check, Severity: sev, Message: fmt.Sprintf("%s %q expired on %s; %s", what, leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), use),
+			Fix: "order a renewed enterprise certificate and " + c.renewed + c.restart, Detail: detail})
 		return
 	case left < certWarnBefore:
 		sev = SevWarning
-		if !x5c {
+		if !c.x5c {
 			sev = SevInfo
 		}
-		r.add(Finding{Check: CheckKey, Severity: sev, Message: fmt.Sprintf("the enterprise certificate %q expires in %d days (%s); %s", leaf.Subject.CommonName, int(left.Hours()/24), leaf.NotAfter.UTC().Format(time.DateOnly), use),
-			Fix: "order a renewed enterprise certificate now and import it with its key (`agent keys import`) before it expires", Detail: detail})
+		r.add(Finding{Check: c.check, Severity: sev, Message: fmt.Sprintf("%s %q expires in %d days (%s); %s", what, leaf.Subject.CommonName, int(left.Hours()/24), leaf.NotAfter.UTC().Format(time.DateOnly), use),
+			Fix: "order a renewed enterprise certificate now and " + c.renewed + " before it expires", Detail: detail})
 		return
 	}
-	r.add(Finding{Check: CheckKey, Severity: SevOK, Message: fmt.Sprintf("the enterprise certificate %q is valid until %s; %s", leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), use), Detail: detail})
+	r.add(Finding{Check: c.check, Severity: SevOK, Message: fmt.Sprintf("%s %q is valid until %s; %s", what, leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), use), Detail: detail})
 }
 
 func orDefault(s, def string) string {

@@ -158,6 +158,7 @@ func Run(ctx context.Context, o Options) Report {
 	r.checkPerms()
 	if r.cfg != nil {
 		r.checkKey(ctx)
+		r.checkAdmin(ctx)
 		r.checkUpstream(ctx)
 		r.checkToken(ctx)
 		r.checkState(ctx)
