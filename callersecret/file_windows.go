@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
+
+// secretDirSDDL is the folder as the agent creates it: owned by Administrators, nothing inherited,
+// SYSTEM and Administrators full control, Authenticated Users traverse.
+const secretDirSDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x100020;;;AU)"
 
 // owner is the OS account a secret file belongs to.
 type owner struct {
@@ -16,24 +21,33 @@ type owner struct {
 	sid  string
 }
 
+// lookupOwner resolves name, an account name (DOMAIN\user, NT SERVICE\x) or a SID string, to one
+// account: groups and broad SIDs are refused (broadAccount).
 func lookupOwner(name string) (owner, error) {
-	sid, _, _, err := windows.LookupSID("", name)
+	sid, _, use, err := windows.LookupSID("", name)
+	if err != nil && strings.HasPrefix(name, "S-1-") {
+		if sid, err = windows.StringToSid(name); err == nil {
+			_, _, use, err = sid.LookupAccount("")
+		}
+	}
 	if err != nil {
 		return owner{}, fmt.Errorf("OS account %q: %w; name an existing account (the one the caller's software runs as)", name, err)
+	}
+	if why := broadAccount(name, sid.String(), use); why != "" {
+		return owner{}, fmt.Errorf("OS account %s: a caller's secret is readable by one account only; name the account the caller's software runs as", why)
 	}
 	return owner{name: name, sid: sid.String()}, nil
 }
 
-// ensureSecretDir creates dir when missing with a protected DACL (SYSTEM and Administrators full
-// control, everyone else nothing but what the file itself grants), and refuses an existing one that
-// is not protected.
+// ensureSecretDir creates dir when missing (secretDirSDDL: owned by Administrators, protected, SYSTEM
+// and Administrators full control, everyone else nothing but traverse to the file its own DACL lets it
+// read), then checks it as it is, new or not (judgeSecretDir).
 func ensureSecretDir(dir string) error {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
-		// Authenticated users may traverse (not list) so each caller reaches its own file.
-		sa, err := securityAttributes("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x100020;;;AU)")
+		sa, err := securityAttributes(secretDirSDDL)
 		if err != nil {
 			return err
 		}
@@ -45,18 +59,69 @@ func ensureSecretDir(dir string) error {
 			return fmt.Errorf("create the secret directory %s: %w (run as Administrator)", dir, err)
 		}
 	}
-	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	v, err := readSecretDir(dir)
 	if err != nil {
-		return fmt.Errorf("read the permissions of %s: %w", dir, err)
+		return err
+	}
+	return judgeSecretDir(dir, v)
+}
+
+// readSecretDir reads dir's attributes, owner and DACL through one handle opened without following a
+// junction or symbolic link (FILE_FLAG_OPEN_REPARSE_POINT), so what is judged is dir itself.
+func readSecretDir(dir string) (dirView, error) {
+	var v dirView
+	p, err := windows.UTF16PtrFromString(dir)
+	if err != nil {
+		return v, err
+	}
+	h, err := windows.CreateFile(p, windows.READ_CONTROL|windows.FILE_READ_ATTRIBUTES,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil, windows.OPEN_EXISTING,
+		windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
+	if err != nil {
+		return v, fmt.Errorf("open the secret directory %s: %w", dir, err)
+	}
+	defer windows.CloseHandle(h)
+	var fi windows.ByHandleFileInformation
+	if err := windows.GetFileInformationByHandle(h, &fi); err != nil {
+		return v, fmt.Errorf("read the attributes of %s: %w", dir, err)
+	}
+	v.Reparse = fi.FileAttributes&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0
+	v.NotDir = fi.FileAttributes&windows.FILE_ATTRIBUTE_DIRECTORY == 0
+	sd, err := windows.GetSecurityInfo(h, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return v, fmt.Errorf("read the permissions of %s: %w", dir, err)
+	}
+	if o, _, err := sd.Owner(); err == nil && o != nil {
+		v.Owner = o.String()
 	}
 	control, _, err := sd.Control()
 	if err != nil {
-		return fmt.Errorf("read the permissions of %s: %w", dir, err)
+		return v, fmt.Errorf("read the permissions of %s: %w", dir, err)
 	}
-	if control&windows.SE_DACL_PROTECTED == 0 {
-		return fmt.Errorf("secret directory %s inherits its permissions, so other accounts may change it; use a directory with a protected DACL, e.g. the default", dir)
+	v.Protected = control&windows.SE_DACL_PROTECTED != 0
+	dacl, _, err := sd.DACL()
+	if errors.Is(err, windows.ERROR_OBJECT_NOT_FOUND) || err == nil && dacl == nil {
+		v.NullDACL = true
+		return v, nil
 	}
-	return nil
+	if err != nil {
+		return v, fmt.Errorf("read the DACL of %s: %w", dir, err)
+	}
+	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
+		var ace *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, i, &ace); err != nil {
+			return v, fmt.Errorf("read ACE %d of %s: %w", i, dir, err)
+		}
+		t := ace.Header.AceType
+		a := aceView{Allow: t == windows.ACCESS_ALLOWED_ACE_TYPE, Deny: t == windows.ACCESS_DENIED_ACE_TYPE, Mask: uint32(ace.Mask)}
+		if a.Allow || a.Deny {
+			a.SID = (*windows.SID)(unsafe.Pointer(&ace.SidStart)).String()
+		} else {
+			a.SID = fmt.Sprintf("(ACE type %d)", t)
+		}
+		v.ACEs = append(v.ACEs, a)
+	}
+	return v, nil
 }
 
 // createSecretFile creates dir\name exclusively with a protected DACL: read for acct, full control
