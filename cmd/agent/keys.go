@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"os"
@@ -73,9 +71,9 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 	case "import":
 		return t.importKey(ctx, e, kf.json, file, passwordFile, passwordStdin)
 	case "public":
-		return t.public(ctx, e, kf.json, asPEM)
+		return setup.WritePublicKey(ctx, e.stdout, t.store, t.name, map[bool]string{true: t.kid}[t.name == t.activeName], kf.json, asPEM)
 	case "list":
-		return t.list(ctx, e, kf.json)
+		return setup.WriteKeyList(ctx, e.stdout, t.store, t.activeName, t.kid, kf.json)
 	case "delete":
 		if err := t.store.Delete(ctx, t.name); err != nil {
 			return err
@@ -205,51 +203,6 @@ func (t *keyTarget) importKey(ctx context.Context, e *env, asJSON bool, file, pa
 		advice = "The key store now holds the key. Remove any other copy of it (files, clipboard, shell history)."
 	}
 	return t.printKey(e, asJSON, key, "Imported", advice)
-}
-
-func (t *keyTarget) public(ctx context.Context, e *env, asJSON, asPEM bool) error {
-	k, err := t.store.Signer(ctx, t.name)
-	if err != nil {
-		return err
-	}
-	if asPEM {
-		der, err := x509.MarshalPKIXPublicKey(k.Public())
-		if err != nil {
-			return err
-		}
-		_, err = e.stdout.Write(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-		return err
-	}
-	info, err := t.info(t.name, k)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(e.stdout, info)
-	}
-	return printJSON(e.stdout, info.JWK)
-}
-
-func (t *keyTarget) list(ctx context.Context, e *env, asJSON bool) error {
-	entries, err := setup.ListKeys(ctx, t.store, t.activeName, t.kid)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(e.stdout, map[string]any{"backend": t.store.Backend(), "keys": entries})
-	}
-	if len(entries) == 0 {
-		fmt.Fprintf(e.stdout, "No keys in the %s key store. Make one with: agent keys generate\n", t.store.Backend())
-		return nil
-	}
-	for _, en := range entries {
-		if en.Error != "" {
-			fmt.Fprintf(e.stdout, "%-28s unreadable: %s\n", en.Name, en.Error)
-			continue
-		}
-		fmt.Fprintf(e.stdout, "%-28s RSA-%d  kid %s\n", en.Name, en.Bits, en.KID)
-	}
-	return nil
 }
 
 func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) error {
