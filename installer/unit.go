@@ -29,9 +29,11 @@ StartLimitBurst=5
 [Service]
 Type=simple
 ExecStart={{.ExecStart}}
-# systemctl reload: the agent re-reads its config and key (callers, scopes, log level, a new key after
-# "agent keys activate") without a restart.
-ExecReload=/bin/kill -HUP $MAINPID
+# systemctl reload: callers, scopes, log level and a new key after "agent keys activate" apply without a
+# restart. The service sees only the copies of its credentials systemd made at start and cannot decrypt
+# new ones, so this runs as root outside the sandbox (+): it decrypts them and hands them to the main
+# process over the root-only socket in /run/{{.ReloadDirectory}}; a broken config fails the reload, saying why.
+ExecReload=+{{.ExecReload}}
 Restart=on-failure
 RestartSec=5s
 {{if .User}}User={{.User}}
@@ -41,9 +43,13 @@ StateDirectory={{.StateDirectory}}
 StateDirectoryMode=0700
 {{- if .RuntimeDirectory}}
 # unix_socket {{.UnixSocket}} (security.md D10): systemd makes its directory, owned by the service's
-# account, mode 0750; the agent lets the callers' accounts (os_user) in by ACL.
-RuntimeDirectory={{.RuntimeDirectory}}
+# account, mode 0750; the agent lets the callers' accounts (os_user) in by ACL. The reload socket there
+# is 0600 and answers root only.
+RuntimeDirectory={{.ReloadDirectory}}{{if ne .RuntimeDirectory .ReloadDirectory}} {{.RuntimeDirectory}}{{end}}
 RuntimeDirectoryMode=0750
+{{- else}}
+RuntimeDirectory={{.ReloadDirectory}}
+RuntimeDirectoryMode=0700
 {{- end}}
 {{- if .ConfigurationDirectory}}
 ConfigurationDirectory={{.ConfigurationDirectory}}
@@ -110,6 +116,8 @@ type unitData struct {
 	Description            string
 	ListenPort             int
 	ExecStart              string
+	ExecReload             string
+	ReloadDirectory        string
 	User                   string
 	StateDirectory         string
 	ConfigurationDirectory string
@@ -144,10 +152,16 @@ func RenderSystemdUnit(o Options) (string, error) {
 		}
 		exec = append(exec, systemdQuote(a))
 	}
+	reload := []string{systemdQuote(o.Executable)}
+	for _, a := range []string{"service", "reload", "--config", o.ConfigPath} {
+		reload = append(reload, systemdQuote(a))
+	}
 	d := unitData{
 		Description:            systemdEscapeValue(o.Description),
 		ListenPort:             o.ListenPort,
 		ExecStart:              strings.Join(exec, " "),
+		ExecReload:             strings.Join(reload, " "),
+		ReloadDirectory:        systemdEscapeValue(o.Name),
 		User:                   o.User,
 		StateDirectory:         systemdEscapeValue(stateName),
 		ConfigurationDirectory: systemdEscapeValue(configurationDirectoryName(o.ConfigPath)),

@@ -1,6 +1,7 @@
 package installer
 
 import (
+	"cmp"
 	"flag"
 	"os"
 	"os/exec"
@@ -122,11 +123,23 @@ func TestUnitHardeningDirectives(t *testing.T) {
 			if (tc.o.UnixSocket == "") != lines["PrivateUsers=yes"] {
 				t.Errorf("PrivateUsers=yes present = %v, want %v (unix_socket %q)", lines["PrivateUsers=yes"], tc.o.UnixSocket == "", tc.o.UnixSocket)
 			}
-			if s := tc.o.UnixSocket; s != "" && (!lines["RuntimeDirectory="+strings.TrimPrefix(path.Dir(s), "/run/")] || !lines["RuntimeDirectoryMode=0750"]) {
+			dirs := map[string]bool{}
+			for _, l := range strings.Split(unit, "\n") {
+				if v, ok := strings.CutPrefix(l, "RuntimeDirectory="); ok {
+					for _, d := range strings.Fields(v) {
+						dirs[d] = true
+					}
+				}
+			}
+			if s := tc.o.UnixSocket; s != "" && (!dirs[strings.TrimPrefix(path.Dir(s), "/run/")] || !lines["RuntimeDirectoryMode=0750"]) {
 				t.Errorf("unix_socket %s without its RuntimeDirectory= (mode 0750)", s)
 			}
-			if tc.o.UnixSocket == "" && strings.Contains(unit, "RuntimeDirectory") {
-				t.Error("RuntimeDirectory= without unix_socket")
+			// The root-only reload socket (systemctl reload) is in /run/<name>: 0700 unless callers need in.
+			if name := cmp.Or(tc.o.Name, DefaultName); !dirs[name] || tc.o.UnixSocket == "" && !lines["RuntimeDirectoryMode=0700"] {
+				t.Errorf("no RuntimeDirectory=%s for the reload socket (mode 0700 without unix_socket): %v", name, dirs)
+			}
+			if !strings.Contains(unit, "\nExecReload=+") || !strings.Contains(unit, " service reload --config ") {
+				t.Error("ExecReload= does not run \"service reload\" with full privileges (+)")
 			}
 			if (tc.o.User == "") != lines["DynamicUser=yes"] {
 				t.Errorf("DynamicUser=yes present = %v, want %v", lines["DynamicUser=yes"], tc.o.User == "")

@@ -2,11 +2,13 @@ package keystore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 )
 
 // HandoverPipeName is the Windows named pipe the running service listens on for key hand-over. It is
@@ -47,6 +49,9 @@ const (
 	handoverVersion = 1
 	maxHeader       = 4 << 10
 	maxPayload      = 16 << 10
+	// maxReloadPayload bounds a reload's payload: a configuration (at most 1 MiB, config.Load's bound)
+	// and a key credential.
+	maxReloadPayload = 1<<20 + maxPayload
 )
 
 // Hand-over operations.
@@ -58,6 +63,8 @@ const (
 	opCopy     = "copy"     // Name → To, inside the service (rotation)
 	opDelete   = "delete"
 	opList     = "list"
+	opReload   = "reload" // payload: the configuration (ConfigLen bytes), then the key credential; reply: KID
+	opStatus   = "status" // reply: KID, the key signing now
 )
 
 // handoverRequest is a request header.
@@ -66,6 +73,9 @@ type handoverRequest struct {
 	Name string `json:"name,omitempty"`
 	Bits int    `json:"bits,omitempty"`
 	To   string `json:"to,omitempty"`
+	// ConfigLen is how many of a reload's payload bytes are the configuration; the rest is the key
+	// credential (none: the service reads its own).
+	ConfigLen int `json:"config_len,omitempty"`
 }
 
 // handoverResponse is a reply header.
@@ -77,6 +87,8 @@ type handoverResponse struct {
 	// Public is the PKIX DER of the key's public half.
 	Public []byte   `json:"public,omitempty"`
 	Names  []string `json:"names,omitempty"`
+	// KID is the kid the service signs with (reload, status).
+	KID string `json:"kid,omitempty"`
 }
 
 // errorCodes maps sentinel errors to wire codes and back.
@@ -90,6 +102,7 @@ var errorCodes = []struct {
 	{"locked", ErrLocked},
 	{"too_big", ErrTooBig},
 	{"unsupported", ErrUnsupportedKey},
+	{"refused", ErrReloadRefused},
 }
 
 func codeOf(err error) string {
@@ -116,7 +129,7 @@ func writeFrame(w io.Writer, header any, payload []byte) error {
 	if err != nil {
 		return fmt.Errorf("encode hand-over header: %w", err)
 	}
-	if len(h) > maxHeader || len(payload) > maxPayload {
+	if len(h) > maxHeader || len(payload) > payloadLimit(header) {
 		return fmt.Errorf("hand-over frame too large (header %d, payload %d bytes)", len(h), len(payload))
 	}
 	var pre bytes.Buffer
@@ -166,8 +179,8 @@ func readFrame(r io.Reader, header any) ([]byte, error) {
 		return nil, fmt.Errorf("read hand-over frame: %w", err)
 	}
 	n := binary.BigEndian.Uint32(pl[:])
-	if n > maxPayload {
-		return nil, fmt.Errorf("read hand-over frame: payload of %d bytes exceeds %d", n, maxPayload)
+	if limit := payloadLimit(header); int64(n) > int64(limit) {
+		return nil, fmt.Errorf("read hand-over frame: payload of %d bytes exceeds %d", n, limit)
 	}
 	payload := make([]byte, n)
 	if _, err := io.ReadFull(r, payload); err != nil {
@@ -175,4 +188,24 @@ func readFrame(r io.Reader, header any) ([]byte, error) {
 		return nil, fmt.Errorf("read hand-over frame: %w", err)
 	}
 	return payload, nil
+}
+
+// payloadLimit is the largest payload a frame with header may carry: a reload request carries a
+// configuration, everything else at most a key.
+func payloadLimit(header any) int {
+	if r, ok := header.(*handoverRequest); ok && r.Op == opReload {
+		return maxReloadPayload
+	}
+	if r, ok := header.(handoverRequest); ok && r.Op == opReload {
+		return maxReloadPayload
+	}
+	return maxPayload
+}
+
+// HandoverDialer returns the dial function of the hand-over at ep for NewRemote: on Windows it opens the
+// pipe and checks its owner and server against ep.Account before anything is sent; elsewhere it fails
+// with ErrUnavailable.
+func HandoverDialer(ep HandoverEndpoint) func(ctx context.Context) (net.Conn, error) {
+	ep = ep.withDefaults()
+	return func(ctx context.Context) (net.Conn, error) { return dialHandover(ctx, ep) }
 }

@@ -57,7 +57,11 @@ func (r *Remote) call(ctx context.Context, req handoverRequest, payload []byte) 
 	}
 	if !resp.OK {
 		Wipe(out)
-		msg := fmt.Sprintf("keystore: the service refused %s %q: %s", req.Op, req.Name, resp.Error)
+		what := req.Op
+		if req.Name != "" {
+			what += fmt.Sprintf(" %q", req.Name)
+		}
+		msg := fmt.Sprintf("keystore: the service refused %s: %s", what, resp.Error)
 		if sentinel := errOfCode(resp.Code); sentinel != nil {
 			return resp, nil, fmt.Errorf("%s: %w", msg, sentinel)
 		}

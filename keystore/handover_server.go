@@ -23,10 +23,27 @@ const handoverTimeout = 60 * time.Second
 // connection. The running service calls it (on Windows with ListenHandoverAt) so that keys the CLI imports
 // or generates land in the service account's own key store: every stored key is read back from s and a
 // test signature verified before the CLI hears "ok" (D18). Logs name the operation, key name and outcome,
-// never key material. It closes ln and returns nil when ctx ends.
+// never key material. It closes ln and returns nil when ctx ends. A reload is refused: HandoverServer
+// with a Reloader serves that too.
 func ServeHandover(ctx context.Context, ln net.Listener, s Store, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	return (&HandoverServer{Store: s, Log: log}).Serve(ctx, ln)
+}
+
+// HandoverServer serves the hand-over protocol: key operations against Store, reload and status
+// against Reloader. Either may be nil, and its operations are then refused.
+type HandoverServer struct {
+	// Store holds the keys the key operations work on (the Windows service's vault).
+	Store Store
+	// Reloader applies a reload and reports the signing key (the running token service).
+	Reloader Reloader
+	// Log gets one line per request (operation, key name, outcome), never key material.
+	Log *slog.Logger
+}
+
+// Serve serves requests on ln, one per connection, until ctx ends; then it closes ln and returns nil.
+func (h *HandoverServer) Serve(ctx context.Context, ln net.Listener) error {
+	if h.Log == nil {
+		h.Log = slog.New(slog.DiscardHandler)
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -47,13 +64,14 @@ func ServeHandover(ctx context.Context, ln net.Listener, s Store, log *slog.Logg
 			cctx, cancel := context.WithTimeout(ctx, handoverTimeout)
 			defer cancel()
 			_ = conn.SetDeadline(time.Now().Add(handoverTimeout))
-			serveOne(cctx, conn, s, log)
+			h.serveOne(cctx, conn)
 		}()
 	}
 }
 
 // serveOne answers one request on rw.
-func serveOne(ctx context.Context, rw io.ReadWriter, s Store, log *slog.Logger) {
+func (h *HandoverServer) serveOne(ctx context.Context, rw io.ReadWriter) {
+	log := h.Log
 	var req handoverRequest
 	payload, err := readFrame(rw, &req)
 	defer Wipe(payload)
@@ -62,7 +80,7 @@ func serveOne(ctx context.Context, rw io.ReadWriter, s Store, log *slog.Logger) 
 		_ = writeFrame(rw, handoverResponse{Code: "bad_request", Error: err.Error()}, nil)
 		return
 	}
-	resp, out, err := handle(ctx, s, req, payload)
+	resp, out, err := h.handle(ctx, req, payload)
 	defer Wipe(out)
 	if err != nil {
 		log.Warn("key hand-over failed", "op", req.Op, "name", req.Name, "err", err)
@@ -75,6 +93,18 @@ func serveOne(ctx context.Context, rw io.ReadWriter, s Store, log *slog.Logger) 
 	if err := writeFrame(rw, resp, out); err != nil {
 		log.Warn("key hand-over: reply lost", "op", req.Op, "name", req.Name, "err", err)
 	}
+}
+
+// handle performs one request: reload and status against the Reloader, the rest against the Store.
+func (h *HandoverServer) handle(ctx context.Context, req handoverRequest, payload []byte) (handoverResponse, []byte, error) {
+	switch req.Op {
+	case opReload, opStatus:
+		return h.control(ctx, req, payload)
+	}
+	if h.Store == nil {
+		return handoverResponse{}, nil, fmt.Errorf("keystore: %q is not served here: this socket takes reloads only (the keys are systemd credentials the CLI writes itself)", req.Op)
+	}
+	return handle(ctx, h.Store, req, payload)
 }
 
 // handle performs one request against s.

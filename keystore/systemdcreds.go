@@ -49,6 +49,7 @@ type SystemdCreds struct {
 	credsDir string // $CREDENTIALS_DIRECTORY, read-only; "" outside the service
 	tool     string
 	mu       sync.Mutex
+	handed   map[string]crypto.Signer // keys a reload handed over (Refresh), newer than credsDir's copies
 }
 
 func newSystemdCreds(dir, credsDir, tool string) (*SystemdCreds, error) {
@@ -135,6 +136,9 @@ func (s *SystemdCreds) Signer(ctx context.Context, name string) (crypto.Signer, 
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
+	if k := s.handedKey(name); k != nil {
+		return k, nil
+	}
 	if s.credsDir != "" {
 		data, err := os.ReadFile(filepath.Join(s.credsDir, SystemdCredName(name)))
 		if err == nil {
@@ -152,15 +156,14 @@ func (s *SystemdCreds) Signer(ctx context.Context, name string) (crypto.Signer, 
 	return s.decrypt(ctx, name, path)
 }
 
-// decrypt runs systemd-creds decrypt with the output captured in memory.
-func (s *SystemdCreds) decrypt(ctx context.Context, name, path string) (crypto.Signer, error) {
-	var out bytes.Buffer
-	out.Grow(16 << 10) // one allocation, so no stale copies of the key are left behind by growth
-	defer func() { b := out.Bytes(); Wipe(b[:cap(b)]) }()
-	if err := s.run(ctx, &out, nil, "decrypt", "--name="+SystemdCredName(name), path, "-"); err != nil {
-		return nil, fmt.Errorf("keystore systemd-creds: decrypt %s: %w", path, err)
+// decrypt reads key name's credential at path (always SystemdCredPath(s.dir, name)) in memory.
+func (s *SystemdCreds) decrypt(ctx context.Context, name, _ string) (crypto.Signer, error) {
+	data, err := s.Credential(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	return parseStoredPEM(out.Bytes())
+	defer Wipe(data[:cap(data)])
+	return parseStoredPEM(data)
 }
 
 // Delete implements Store.

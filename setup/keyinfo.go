@@ -120,13 +120,21 @@ func RotateAdvice(name string, old, nw KeyInfo) string {
 
 // ActivateAdvice is what `agent keys activate` tells a person: the running service switches on reload,
 // and after 2 more minutes the set without the old key is uploaded.
-func ActivateAdvice(name string, nw KeyInfo, old *KeyInfo) string {
+func ActivateAdvice(name string, nw KeyInfo, old *KeyInfo, rl ReloadOutcome) string {
 	s := fmt.Sprintf("%q is now the new key (kid %s); the old one is kept as %q.\n"+
 		"This is safe only if the JWK set with both keys was uploaded at least 2 minutes ago (Maskinporten propagation).\n"+
-		"Now: if the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint);\n"+
-		"the running service signs with it after: systemctl reload systemuser-agent (kill -HUP; Windows: agent service restart).\n"+
-		"After more than 2 more minutes, register the set without the old key: agent keys upload (keeps the other servers' keys).\n",
+		"If the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint), then reload again.\n",
 		name, nw.KID, keystore.PreviousName(name), nw.KID)
+	switch {
+	case rl.Sent && rl.KID == nw.KID:
+		s += fmt.Sprintf("The running service was reloaded and signs with kid %s now (no restart).\n", rl.KID)
+	case rl.Sent:
+		s += fmt.Sprintf("The running service was reloaded, but signs with kid %q, not %s. %s\n", rl.KID, nw.KID, rl.Reason)
+	default:
+		s += fmt.Sprintf("No running service was reloaded (%s). The running service switches with no restart after: %s "+
+			"(an \"agent run\" in a terminal: kill -HUP its pid).\n", rl.Reason, rl.Command)
+	}
+	s += "After more than 2 more minutes, register the set without the old key: agent keys upload (keeps the other servers' keys).\n"
 	if old != nil {
 		s += fmt.Sprintf("Then delete the old key: agent keys delete --name %s --yes\n", old.Name)
 	}

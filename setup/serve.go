@@ -21,13 +21,14 @@ const keyPollInterval = 5 * time.Second
 // ServiceKey reads the key and its kid for the token service. From a terminal a missing key is an error
 // at once; the service waits for it, logging what to do. Inside the Windows service with the keyring
 // backend it first serves the key hand-over pipe, through which keys reach the service account's own
-// vault (keystore/doc.go), until ctx ends. The service owns ks from here: it is closed (the tpm2
-// backend's TPM connection) when ctx ends.
-func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger) (crypto.Signer, string, error) {
+// vault (keystore/doc.go), until ctx ends; reloads (nil: none) takes the reloads sent on that pipe. The
+// service owns ks from here: it is closed (the tpm2 backend's TPM connection) when ctx ends.
+func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger, reloads keystore.Reloader) (crypto.Signer, string, error) {
 	context.AfterFunc(ctx, func() { _ = keystore.Close(ks) })
 	if inService && runtime.GOOS == "windows" && cfg.Maskinporten.Key.Backend == keystore.BackendKeyring {
 		ep := handoverEndpoint()
-		go serveHandover(ctx, func() (net.Listener, error) { return keystore.ListenHandoverAt(ep) }, ks, log, keyPollInterval)
+		h := &keystore.HandoverServer{Store: ks, Reloader: reloads, Log: log}
+		go serveHandover(ctx, func() (net.Listener, error) { return keystore.ListenHandoverAt(ep) }, h, keyPollInterval)
 	}
 	warned := false
 	for {
@@ -51,11 +52,12 @@ func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inSe
 // serveHandover serves the key hand-over on the listeners listen opens until ctx ends. A pipe it cannot
 // open (another program holding the name) or a listener that fails is logged with the fix and tried again
 // after wait: the hand-over is how keys arrive, but the service keeps serving tokens with the key it has.
-func serveHandover(ctx context.Context, listen func() (net.Listener, error), ks keystore.Store, log *slog.Logger, wait time.Duration) {
+func serveHandover(ctx context.Context, listen func() (net.Listener, error), h *keystore.HandoverServer, wait time.Duration) {
+	log := h.Log
 	for ctx.Err() == nil {
 		ln, err := listen()
 		if err == nil {
-			err = keystore.ServeHandover(ctx, ln, ks, log)
+			err = h.Serve(ctx, ln)
 		}
 		if ctx.Err() != nil {
 			return

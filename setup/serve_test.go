@@ -36,7 +36,10 @@ func TestHandoverPipeNotFatal(t *testing.T) {
 	ks := keystore.NewMemory()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { serveHandover(ctx, listen, ks, log, 10*time.Millisecond); close(done) }()
+	go func() {
+		serveHandover(ctx, listen, &keystore.HandoverServer{Store: ks, Log: log}, 10*time.Millisecond)
+		close(done)
+	}()
 	defer func() { cancel(); <-done }()
 
 	deadline := time.Now().Add(30 * time.Second)

@@ -50,7 +50,7 @@ func commands() []command {
 		{"keys", "manage the Maskinporten key: generate, import, public, list, delete, rotate, activate", cmdKeys},
 		{"system", "the organisation's system in Altinn's System Register: register, show", cmdSystem},
 		{"request", "the system user request: create, status, wait", cmdRequest},
-		{"service", "the OS service: install, uninstall, start, stop, restart, status", cmdService},
+		{"service", "the OS service: install, uninstall, start, stop, restart, status, reload", cmdService},
 		{"clients", "the local callers: add, list, remove, rotate (secrets written once to a file)", cmdClients},
 		{"doctor", "check config, key, upstreams, clock, requests, service and port; say how to fix", cmdDoctor},
 		{"sandbox", "run the fake Maskinporten and Altinn standalone", cmdSandbox},

@@ -34,7 +34,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	names := []string{"demo", "setup", "run", "token", "doctor", "sandbox", "version",
 		"keys generate", "keys import", "keys public", "keys list", "keys delete", "keys rotate", "keys activate", "keys jwks", "keys upload",
 		"system register", "system show", "request create", "request status", "request wait",
-		"service install", "service uninstall", "service start", "service stop", "service restart", "service status",
+		"service install", "service uninstall", "service start", "service stop", "service restart", "service status", "service reload",
 		"clients add", "clients rotate", "clients remove", "clients list"}
 	for _, name := range names {
 		res := runCmd(context.Background(), append(strings.Fields(name), "-h"), nil)

@@ -86,7 +86,7 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 	case "rotate":
 		return t.rotate(ctx, e, kf.json, bits)
 	case "activate":
-		return t.activate(ctx, e, kf.json)
+		return t.activate(ctx, e, kf)
 	case "jwks", "upload": // the whole set to register (setup.PublishKeys)
 		cfg, err := loadConfig(&kf.common)
 		if err != nil {
@@ -217,14 +217,24 @@ func (t *keyTarget) rotate(ctx context.Context, e *env, asJSON bool, bits int) e
 	return nil
 }
 
-func (t *keyTarget) activate(ctx context.Context, e *env, asJSON bool) error {
+// activate makes the next key active and reloads the running service (setup.SignalReload).
+func (t *keyTarget) activate(ctx context.Context, e *env, kf *keysFlags) error {
 	nw, old, err := setup.ActivateKey(ctx, t.store, t.name)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(e.stdout, map[string]any{"active": nw, "previous": old, "final_jwks": setup.JWKSet(nw)})
+	var rl setup.ReloadOutcome
+	var rerr error
+	if o, err := serviceOptions(&kf.common, ""); err == nil && t.name == t.activeName {
+		rl, rerr = setup.SignalReload(ctx, o)
 	}
-	fmt.Fprint(e.stdout, setup.ActivateAdvice(t.name, nw, old))
-	return nil
+	if kf.json {
+		err = printJSON(e.stdout, map[string]any{"active": nw, "previous": old, "final_jwks": setup.JWKSet(nw), "reload": rl})
+	} else {
+		fmt.Fprint(e.stdout, setup.ActivateAdvice(t.name, nw, old, rl))
+	}
+	if rerr != nil {
+		return fmt.Errorf("the key is active, but the running service refused the reload and signs with the old key: %w", rerr)
+	}
+	return err
 }

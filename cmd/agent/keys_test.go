@@ -381,7 +381,7 @@ func TestKeysRotateActivate(t *testing.T) {
 		t.Fatal("delete previous failed")
 	}
 	code, out, _ = r.run("", "activate", "--backend", "file", "--path", dir)
-	if code != exitOK || !strings.Contains(out, "2 minutes") || !strings.Contains(out, "maskinporten.kid") || !strings.Contains(out, "agent service restart") {
+	if code != exitOK || !strings.Contains(out, "2 minutes") || !strings.Contains(out, "maskinporten.kid") || !strings.Contains(out, "No running service was reloaded") || !strings.Contains(out, "systemctl reload systemuser-agent") {
 		t.Fatalf("activate text: exit %d\n%s", code, out)
 	}
 }

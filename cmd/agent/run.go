@@ -61,7 +61,8 @@ type service struct {
 // serveTokens is the service body until ctx ends; a reload request (SIGHUP) re-reads config and key.
 func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 	log := sv.log
-	signer, kid, err := setup.ServiceKey(ctx, cfg, sv.ks, sv.inService, log)
+	reloads := &setup.Reloads{}
+	signer, kid, err := setup.ServiceKey(ctx, cfg, sv.ks, sv.inService, log, reloads)
 	if err != nil {
 		return err
 	}
@@ -89,13 +90,7 @@ func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 		_ = ln.Close()
 		return err
 	}
-	go func() {
-		for range installer.ReloadRequests(ctx) {
-			if c := setup.Reload(ctx, sv.configPath, sv.stateDir, sv.ks, srv, client, log); c != nil {
-				cur.Store(c)
-			}
-		}
-	}()
+	reloads.Serve(ctx, &setup.ReloadTarget{ConfigPath: sv.configPath, StateDir: sv.stateDir, KS: sv.ks, Server: srv, Client: client, Current: &cur, Log: log})
 	log.Info("serving tokens", "listen", ln.Addr().String(), "environment", cfg.Environment,
 		"client_id", cfg.Maskinporten.ClientID, "key_backend", sv.ks.Backend(), "kid", kid)
 	return peer.Serve(ctx, srv.Run, append(attested, ln)...)

@@ -1,16 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/systemuser-agent/systemuser-agent/installer"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
-// cmdService is "agent service install|uninstall|start|stop|restart|status".
+// cmdService is "agent service install|uninstall|start|stop|restart|status|reload".
 func cmdService(ctx context.Context, e *env, args []string) error {
-	verb, rest, err := subcommand(args, "install", "uninstall", "start", "stop", "restart", "status")
+	verb, rest, err := subcommand(args, "install", "uninstall", "start", "stop", "restart", "status", "reload")
 	if err != nil {
 		return err
 	}
@@ -34,6 +36,17 @@ func cmdService(ctx context.Context, e *env, args []string) error {
 		return serviceUninstall(e, &c, o)
 	case "status":
 		return serviceStatus(e, &c, o)
+	case "reload": // the unit's ExecReload=+ (systemd passes $MAINPID), or by hand
+		pid := 0
+		if e.getenv != nil {
+			pid, _ = strconv.Atoi(e.getenv("MAINPID"))
+		}
+		kid, err := setup.ReloadService(ctx, o, pid)
+		if err != nil || c.json {
+			return cmp.Or(err, printJSON(e.stdout, map[string]any{"action": verb, "ok": true, "kid": kid}))
+		}
+		fmt.Fprintf(e.stdout, "%s: reloaded; it signs with kid %s.\n", o.Name, kid)
+		return nil
 	}
 	inst, err := installer.New(o, nil)
 	if err != nil {
