@@ -40,6 +40,8 @@ var laneStages = []laneStage{
 	{"kill-9-restarts", stageKill9},
 	{"sigterm-clean-stop", stageSIGTERM},
 	{"restart-warm-up", stageWarmUp},
+	{"reload-rotates-key", stageReloadRotatesKey},
+	{"reload-config", stageReloadConfig},
 	{"upgrade-while-polling", stageUpgrade},
 	{"journal", stageJournal},
 	{"apt-get-remove", stageRemove},
@@ -279,14 +281,17 @@ type tokenReply struct {
 var laneHTTP = &http.Client{Timeout: 5 * time.Second}
 
 // token asks the agent in the container for a token as the lane's caller.
-func (l *lane) token() (tokenReply, error) {
+func (l *lane) token() (tokenReply, error) { return l.tokenAs(laneCaller, l.secret) }
+
+// tokenAs asks the agent in the container for a token as caller id with secret.
+func (l *lane) tokenAs(id, secret string) (tokenReply, error) {
 	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/oauth2/token", l.listenPort),
 		strings.NewReader("grant_type=client_credentials"))
 	if err != nil {
 		return tokenReply{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(laneCaller, l.secret)
+	req.SetBasicAuth(id, secret)
 	resp, err := laneHTTP.Do(req)
 	if err != nil {
 		return tokenReply{}, err

@@ -127,7 +127,8 @@ func stageKeyAndSandbox(t *testing.T, l *lane) {
 		t.Fatal(err)
 	}
 	l.sandbox = exec.Command(l.hostAgent, "sandbox", "--listen", fmt.Sprintf("127.0.0.1:%d", l.sandboxPort),
-		"--org", laneOrg, "--client-id", laneClient, "--jwk-file", jwk, "--seed-system-user", "--json")
+		"--org", laneOrg, "--client-id", laneClient, "--jwk-file", jwk, "--seed-system-user", "--json",
+		"--admin", "--token-lifetime", "20s") // short-lived tokens: the reload stage sees fresh grants with the new key
 	stdout, err := l.sandbox.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

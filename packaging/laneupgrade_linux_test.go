@@ -25,6 +25,7 @@ type poller struct {
 	tokens   []string
 	stop     chan struct{}
 	done     chan struct{}
+	once     sync.Once
 }
 
 func (l *lane) startPoller(interval time.Duration) *poller {
@@ -61,7 +62,8 @@ func (l *lane) startPoller(interval time.Duration) *poller {
 	return p
 }
 
-func (p *poller) finish() { close(p.stop); <-p.done }
+// finish stops the poller and waits for it; later calls do nothing.
+func (p *poller) finish() { p.once.Do(func() { close(p.stop); <-p.done }) }
 
 // jwtExp is a JWT's exp claim (not verified: the lane only checks the agent never serves a stale token).
 func jwtExp(tok string) time.Time {
