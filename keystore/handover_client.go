@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 )
 
 // Remote is a Store whose keys live in another process's store, reached over the key hand-over protocol
@@ -62,7 +63,9 @@ func (r *Remote) call(ctx context.Context, req handoverRequest, payload []byte) 
 			what += fmt.Sprintf(" %q", req.Name)
 		}
 		msg := fmt.Sprintf("keystore: the service refused %s: %s", what, resp.Error)
-		if sentinel := errOfCode(resp.Code); sentinel != nil {
+		if sentinel := errOfCode(resp.Code); sentinel != nil && strings.HasSuffix(resp.Error, sentinel.Error()) {
+			return resp, nil, wrappedError{msg: fmt.Sprintf("keystore: the service refused %s: %s", what, resp.Error), err: sentinel}
+		} else if sentinel != nil {
 			return resp, nil, fmt.Errorf("%s: %w", msg, sentinel)
 		}
 		return resp, nil, errors.New(msg)
@@ -188,3 +191,13 @@ func (s *remoteSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) 
 	}
 	return sig, nil
 }
+
+// wrappedError is a refusal whose text already ends with its sentinel's: it wraps the sentinel without
+// saying it twice.
+type wrappedError struct {
+	msg string
+	err error
+}
+
+func (e wrappedError) Error() string { return e.msg }
+func (e wrappedError) Unwrap() error { return e.err }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,9 +62,19 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if err != nil {
 			reason = err.Error()
 		}
-		_ = writeFrame(c, handoverResponse{Code: "denied", Error: reason}, nil)
-		c.Close()
+		go refuse(c, reason)
 	}
+}
+
+// refuse reads the refused peer's request (so it hears the answer instead of a broken pipe), wipes it
+// unread, and answers with reason.
+func refuse(c net.Conn, reason string) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var req handoverRequest
+	payload, _ := readFrame(c, &req)
+	Wipe(payload)
+	_ = writeFrame(c, handoverResponse{Code: "denied", Error: reason}, nil)
 }
 
 // DialReloadSocket connects to the service's reload socket at path and, before anything is sent, checks
