@@ -87,7 +87,8 @@
 //     without secrets ({op, name, bits, to}), and a binary payload — the only place key material travels,
 //     wiped after use. Operations: generate (the service makes the key: nothing secret crosses), put
 //     (PKCS#8 DER, once), public, sign (a SHA-256 digest, RS256 only: lets the CLI's crypto.Signer work
-//     without the key leaving the service), copy (rotation), delete, list.
+//     without the key leaving the service), copy (rotation), delete, list; and reload (the service
+//     re-reads its config and key: HandoverServer.Reloader) and status (the kid it signs with).
 //  4. After generate, put or copy the service reads the key back from its vault, signs a random digest and
 //     verifies it with the expected public key before answering ok (D18); on failure it deletes the entry.
 //     Errors keep their sentinel (not_found, exists, too_big, locked, unavailable, unsupported).
