@@ -44,6 +44,7 @@ var laneStages = []laneStage{
 	{"reload-config", stageReloadConfig},
 	{"upgrade-while-polling", stageUpgrade},
 	{"journal", stageJournal},
+	{"unix-socket", stageUnixSocket},
 	{"apt-get-remove", stageRemove},
 	{"apt-get-purge", stagePurge},
 }
