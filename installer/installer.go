@@ -143,6 +143,9 @@ func Interactive() bool {
 		// systemd sets INVOCATION_ID for every unit it starts.
 		return false
 	}
+	if wineLane && startedByWineServices() {
+		return false // the wine lane's build only (lane_on.go)
+	}
 	return service.Interactive()
 }
 

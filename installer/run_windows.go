@@ -22,6 +22,7 @@ func RunService(ctx context.Context, o Options, run Runner) error {
 	if err != nil {
 		return fmt.Errorf("tell whether the SCM started this process: %w", err)
 	}
+	isService = isService || wineLane && startedByWineServices() // the wine lane's build only (lane_on.go)
 	if !isService {
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 		defer stop()

@@ -1,6 +1,7 @@
 package installer
 
 import (
+	"errors"
 	"fmt"
 	"unicode/utf16"
 	"unsafe"
@@ -38,11 +39,18 @@ func afterInstall(o Options) error {
 	if err := s.SetRecoveryActions(actions, uint32(windowsResetPeriod.Seconds())); err != nil {
 		return fmt.Errorf("set the recovery actions of %s: %w", o.Name, err)
 	}
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil && !wineLacks(err) {
 		return fmt.Errorf("enable recovery on error exits for %s: %w", o.Name, err)
 	}
-	return leastPrivilege(s)
+	if err := leastPrivilege(s); err != nil && !wineLacks(err) {
+		return err
+	}
+	return nil
 }
+
+// wineLacks is true for a service setting wine's service manager does not implement
+// (ERROR_INVALID_LEVEL), in the wine lane's build only (lane_on.go); never in what ships.
+func wineLacks(err error) bool { return wineLane && errors.Is(err, windows.ERROR_INVALID_LEVEL) }
 
 // requiredPrivileges is the one privilege the Windows service keeps (bypass traverse checking, which
 // every process needs); the service manager removes the rest from its token.

@@ -112,5 +112,5 @@ func handoverEndpoint() keystore.HandoverEndpoint {
 	if a, err := installer.InstalledAccount(installer.DefaultName); err == nil && a != "" {
 		acct = a
 	}
-	return keystore.HandoverEndpoint{Account: acct}
+	return keystore.HandoverEndpoint{Account: laneAccount(acct)}
 }
