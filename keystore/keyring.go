@@ -229,6 +229,19 @@ func keyringError(goos, op, service, name string, err error) error {
 	return fmt.Errorf("%s on %s: %w", where, goos, err)
 }
 
+// KeyringFits checks, before anything is written, that key fits one keyring entry named name on this
+// system (Windows Credential Manager holds WindowsBlobLimit bytes, so RSA-4096 does not fit): ErrTooBig
+// with the limit and the fix otherwise. `agent setup` on Windows checks a key to import with it before it
+// saves the config or installs the service. A key with a certificate chain is refused (ErrNoChain):
+// check KeyOnly(key) when the chain is to be dropped.
+func KeyringFits(key crypto.Signer, name string) error {
+	blob, err := keyringBlob(key)
+	if err != nil {
+		return err
+	}
+	return keyringFits(runtime.GOOS, DefaultService, name, len(blob), keyKind(key))
+}
+
 // keyringFits checks an entry of blobLen bytes against the platform's limit before writing, so the
 // operator gets a message naming the limit instead of a raw OS error. kind describes the key ("RSA-4096").
 func keyringFits(goos, service, name string, blobLen int, kind string) error {
