@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -37,6 +38,12 @@ type Actions struct {
 	Service *installer.Options
 	// Events receives progress; nil discards.
 	Events func(Event)
+	// NewService returns the installer of the service; nil means ServiceFor. Tests give a fake.
+	NewService func(installer.Options, *config.Config) (Service, error)
+	// GOOS is the system the steps are ordered for (KeyViaService); "" means this one. Tests set it.
+	GOOS string
+	// HandoverWait bounds the wait for a just-started service's key hand-over; 0 means a minute.
+	HandoverWait time.Duration
 }
 
 func (a *Actions) emit(ev Event) {
@@ -122,9 +129,9 @@ func (a *Actions) InstallService() error {
 		a.emit(Event{Step: StepService, Status: StatusSkipped, Message: "not installed (install later with `agent service install`, or run `agent run`)"})
 		return nil
 	}
-	inst, err := ServiceFor(*a.Service, a.Config)
+	inst, err := a.service()
 	if err == nil {
-		err = inst.Install()
+		err = a.install(inst)
 	}
 	if err != nil {
 		return a.Failed(StepService, fmt.Errorf("install the service: %w", err))
@@ -143,6 +150,18 @@ func (a *Actions) InstallService() error {
 	}
 	a.emit(Event{Step: StepService, Status: StatusDone, Message: fmt.Sprintf("%s installed and %s, running as %s", inst.Options().Name, verb, installer.Account(inst.Options()))})
 	return nil
+}
+
+// install installs the service. On Windows a service already installed (by ServiceFirst, or by the
+// setup that stopped) is kept as it is: installing it again is an error there. On Linux install rewrites
+// the unit, so a newer unit is applied.
+func (a *Actions) install(inst Service) error {
+	if a.os() == "windows" {
+		if st, err := inst.Status(); err == nil && st.State != installer.StateNotInstalled && st.State != installer.StateUnknown {
+			return nil
+		}
+	}
+	return inst.Install()
 }
 
 // ServiceFor completes installer options from the config — the systemd credential of a systemd-creds key,

@@ -159,7 +159,7 @@ type KeyResult struct {
 // EnsureKey makes sure the configured key is in ks: kept if there, else generated (source KeyGenerate)
 // or imported from in (KeyImport). An imported key must equal a key already stored under its name.
 func EnsureKey(ctx context.Context, ks keystore.Store, name, kid, source string, in KeyInput) (KeyResult, error) {
-	signer, made, err := ensureKey(ctx, ks, name, source, in)
+	signer, made, err := ensureKey(ctx, ks, name, source, nil, in)
 	if err != nil {
 		return KeyResult{}, err
 	}
@@ -170,15 +170,18 @@ func EnsureKey(ctx context.Context, ks keystore.Store, name, kid, source string,
 	return KeyResult{Signer: signer, KID: info.KID, PublicJWK: info.JWK, New: made}, nil
 }
 
-func ensureKey(ctx context.Context, ks keystore.Store, name, source string, in KeyInput) (crypto.Signer, bool, error) {
+// ensureKey keeps, generates or imports the key; imported is the key to import when it was read already
+// (else it is read from in).
+func ensureKey(ctx context.Context, ks keystore.Store, name, source string, imported crypto.Signer, in KeyInput) (crypto.Signer, bool, error) {
 	existing, err := ks.Signer(ctx, name)
 	if err != nil && !errors.Is(err, keystore.ErrNotFound) {
 		return nil, false, fmt.Errorf("read key %q from the %s key store: %w", name, ks.Backend(), err)
 	}
 	if source == KeyImport {
-		imported, err := ReadKey(ctx, in)
-		if err != nil {
-			return nil, false, err
+		if imported == nil {
+			if imported, err = ReadKey(ctx, in); err != nil {
+				return nil, false, err
+			}
 		}
 		if existing != nil {
 			if pub, ok := existing.Public().(interface{ Equal(crypto.PublicKey) bool }); ok && pub.Equal(imported.Public()) {

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/setup"
 )
 
 // act carries out a plan with the steps of package setup: config → key → system → requests → approval →
-// first token → caller credentials → service. Each step is idempotent, so a run stopped anywhere
+// first token → caller credentials → service (on Windows with the keyring backend the service comes
+// before the key: setup.SaveConfigAndKey). Each step is idempotent, so a run stopped anywhere
 // resumes on the next. Here are only the prompts and the printing.
 func (w *wizard) act(ctx context.Context, p *wizardPlan) error {
 	out := newWizardProgress(w.e, w.c.json, time.Now)
@@ -45,22 +47,17 @@ func (w *wizard) steps(ctx context.Context, p *wizardPlan, out *wizardProgress) 
 		}
 		a.Service = &o
 	}
-	if err := a.SaveConfig(); err != nil {
-		return err
-	}
-	ks, err := openKeyStore(cfg)
-	if err != nil {
-		return a.Failed(setup.StepKey, fmt.Errorf("open the %s key store: %w", cfg.Maskinporten.Key.Backend, err))
-	}
 	in := setup.KeyInput{File: p.keyFile, Stdin: w.e.stdin, PasswordFile: w.f.keyPasswordFile, Hint: "--key-password-file"}
 	if w.a.mode == modeInteractive {
 		in.Prompt = func(ctx context.Context) ([]byte, error) {
 			return w.a.secret(ctx, "Key password", "The key file is encrypted.")
 		}
 	}
-	k, err := setup.EnsureKey(ctx, ks, cfg.Maskinporten.Key.Name, cfg.Maskinporten.KID, p.keySource, in)
+	// On Windows the service is installed and started before the key, which it keeps in its own vault.
+	ks, k, err := a.SaveConfigAndKey(ctx, func() (keystore.Store, error) { return openKeyStore(cfg) },
+		setup.KeyStep{Name: cfg.Maskinporten.Key.Name, KID: cfg.Maskinporten.KID, Source: p.keySource, Input: in})
 	if err != nil {
-		return a.Failed(setup.StepKey, err)
+		return err
 	}
 	if err := w.keyStep(ctx, ks.Backend(), p, k, out); err != nil {
 		return err

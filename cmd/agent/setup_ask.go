@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
@@ -222,7 +223,7 @@ func (w *wizard) askService(ctx context.Context, p *wizardPlan) error {
 	} else {
 		yes, err := w.a.confirm(ctx, "no-service", "Install and start the OS service now?",
 			"The service serves tokens on the local endpoint and starts at boot (answer no, or pass --no-service, to do it later with `agent service install`).",
-			p.cfg.Environment != config.EnvSandbox)
+			p.cfg.Environment != config.EnvSandbox || setup.KeyViaService(runtime.GOOS, p.cfg.Maskinporten.Key.Backend))
 		if err != nil {
 			return err
 		}
