@@ -85,6 +85,9 @@ func (i *Installer) Options() Options { return i.o }
 // directory are owner-only, the state directory (if it exists) is owner-only, the executable is not
 // replaceable by other accounts, and the key credential (if any) exists. Each failure says how to fix it (D19).
 func (i *Installer) Preflight() error {
+	if wineLane {
+		return i.laneExists() // the wine lane's build only (lane_on.go)
+	}
 	for _, p := range []string{dirOf(i.o.ConfigPath), i.o.ConfigPath} {
 		if err := CheckPermissions(p, RoleConfig, i.o); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -102,6 +105,17 @@ func (i *Installer) Preflight() error {
 	if c := i.o.Credential; c != nil {
 		if _, err := os.Stat(c.Path); err != nil {
 			return fmt.Errorf("key credential %s is missing: store the key first (agent keys generate or import with the systemd-creds backend): %w", c.Path, err)
+		}
+	}
+	return nil
+}
+
+// laneExists is Preflight in the wine lane's build (lane_on.go): the config and the executable must
+// exist; their ACLs are not judged, since wine keeps no protected DACL.
+func (i *Installer) laneExists() error {
+	for _, p := range []string{i.o.ConfigPath, i.o.Executable} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("wine lane install: %w", err)
 		}
 	}
 	return nil

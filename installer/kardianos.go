@@ -40,6 +40,9 @@ func kardianosConfig(o Options) *service.Config {
 		for k, v := range windowsServiceOptions() {
 			c.Option[k] = v
 		}
+		if wineLane {
+			c.Option["DelayedAutoStart"] = false // wine lacks it: the wine lane's build only (lane_on.go)
+		}
 	case "darwin":
 		for k, v := range darwinServiceOptions() {
 			c.Option[k] = v

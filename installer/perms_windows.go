@@ -91,9 +91,6 @@ func checkPermissions(path string, r Role, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%s path %s: %w", r, path, err)
 	}
-	if wineLane {
-		return nil // wine keeps no protected DACL: the wine lane's build only (lane_on.go)
-	}
 	if err := checkACL(path, v, r, sid); err != nil {
 		return err
 	}
@@ -114,9 +111,6 @@ func checkExecutable(path string) error {
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("service executable %s is not a file (links and junctions are refused): give the real path", path)
-	}
-	if wineLane {
-		return nil // wine keeps no DACLs: the wine lane's build only (lane_on.go)
 	}
 	v, err := readACL(path)
 	if err != nil {
@@ -170,6 +164,9 @@ func ensureDir(dir string, r Role, o Options) error {
 		if err := windows.CreateDirectory(p, sa); err != nil && !errors.Is(err, windows.ERROR_ALREADY_EXISTS) {
 			return fmt.Errorf("create the %s directory %s: %w (run as Administrator)", r, dir, err)
 		}
+	}
+	if wineLane {
+		return nil // wine does not keep the protected DACL just set: the wine lane's build only (lane_on.go)
 	}
 	return checkPermissions(dir, r, o)
 }

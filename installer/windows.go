@@ -203,11 +203,10 @@ func windowsRecoveryActions() []recoveryAction {
 }
 
 // windowsServiceOptions are kardianos' Windows options: automatic delayed start and restart on failure.
-// (Wine's service manager lacks delayed start: the wine lane's build only starts it at once, lane_on.go.)
 func windowsServiceOptions() map[string]any {
 	return map[string]any{
 		"StartType":              "automatic",
-		"DelayedAutoStart":       !wineLane,
+		"DelayedAutoStart":       true,
 		"OnFailure":              "restart",
 		"OnFailureDelayDuration": windowsRestartDelay.String(),
 		"OnFailureResetPeriod":   int(windowsResetPeriod / time.Second),
