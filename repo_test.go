@@ -98,7 +98,7 @@ var allowedOwn = map[string][]string{
 	// jwks: a Maskinporten client's published key set (self-service API, merge); tokens for the admin token.
 	"jwks":         {"tokens"},
 	"installer":    {"config"},
-	"callersecret": {},
+	"callersecret": {"internal/winpipe"}, // winpipe.OneAccount: the one rule for what an os_user may be
 	"setup":        {"keystore", "registry", "tokens", "config", "installer", "jwks", "callersecret"},
 	"doctor":       {"config", "keystore", "tokens", "registry", "installer", "jwks"},
 	// cmd/agent wires the libraries; upstream calls go through setup and doctor, never registry directly.

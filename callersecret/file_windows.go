@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/systemuser-agent/systemuser-agent/internal/winpipe"
 )
 
 // secretDirSDDL is the folder as the agent creates it: owned by Administrators, nothing inherited,
@@ -22,7 +24,7 @@ type owner struct {
 }
 
 // lookupOwner resolves name, an account name (DOMAIN\user, NT SERVICE\x) or a SID string, to one
-// account: groups and broad SIDs are refused (broadAccount).
+// account: groups and broad SIDs are refused (winpipe.OneAccount).
 func lookupOwner(name string) (owner, error) {
 	sid, _, use, err := windows.LookupSID("", name)
 	if err != nil && strings.HasPrefix(name, "S-1-") {
@@ -33,8 +35,8 @@ func lookupOwner(name string) (owner, error) {
 	if err != nil {
 		return owner{}, fmt.Errorf("OS account %q: %w; name an existing account (the one the caller's software runs as)", name, err)
 	}
-	if why := broadAccount(name, sid.String(), use); why != "" {
-		return owner{}, fmt.Errorf("OS account %s: a caller's secret is readable by one account only; name the account the caller's software runs as", why)
+	if err := winpipe.OneAccount(name, sid.String(), use); err != nil {
+		return owner{}, fmt.Errorf("OS account %w; a caller's secret is readable by one account only: name the account the caller's software runs as", err)
 	}
 	return owner{name: name, sid: sid.String()}, nil
 }

@@ -1,9 +1,6 @@
 package callersecret
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Windows security identifiers and rights the caller-secret folder check knows (winnt.h). They are plain
 // values so the judgement runs, and is tested, on every OS.
@@ -65,35 +62,4 @@ func judgeSecretDir(dir string, v dirView) error {
 		}
 	}
 	return nil
-}
-
-// Account types of LookupAccountSid (SID_NAME_USE, winnt.h).
-const (
-	sidTypeUser           = 1
-	sidTypeWellKnownGroup = 5
-	sidTypeComputer       = 9
-)
-
-// broadSIDPrefixes name many accounts, or none in particular: Everyone (S-1-1-0), Local (S-1-2-*),
-// creator owner and group (S-1-3-*), Dialup, Network, Batch, Interactive, Service, Anonymous (S-1-5-1..7),
-// Authenticated Users, Terminal Server users, Remote Interactive, This Organization (S-1-5-11, 13–15),
-// every BUILTIN group (S-1-5-32-*), local accounts and local administrators (S-1-5-113, 114), all
-// application packages (S-1-15-2-*) and integrity levels (S-1-16-*).
-var broadSIDPrefixes = []string{"S-1-1-0", "S-1-2-", "S-1-3-", "S-1-5-1", "S-1-5-2", "S-1-5-3", "S-1-5-4",
-	"S-1-5-6", "S-1-5-7", "S-1-5-11", "S-1-5-13", "S-1-5-14", "S-1-5-15", "S-1-5-32-", "S-1-5-113",
-	"S-1-5-114", "S-1-15-2-", "S-1-16-"}
-
-// broadAccount says why the account name (SID sid, account type use) cannot own a caller's secret, or
-// "": a secret is given to one account, never to a group or to everyone. Virtual and service accounts
-// (NT SERVICE\x, LOCAL SERVICE) report a well-known group type but are one account each.
-func broadAccount(name, sid string, use uint32) string {
-	for _, p := range broadSIDPrefixes {
-		if sid == p || strings.HasSuffix(p, "-") && strings.HasPrefix(sid, p) {
-			return fmt.Sprintf("%q (%s) stands for many accounts", name, sid)
-		}
-	}
-	if use != sidTypeUser && use != sidTypeWellKnownGroup && use != sidTypeComputer {
-		return fmt.Sprintf("%q (%s) is a group or not an account", name, sid)
-	}
-	return ""
 }

@@ -50,19 +50,15 @@ func ListenPipe(name string, osUsers []string) (net.Listener, error) {
 	return &pipeListener{Listener: ln, accounts: accounts}, nil
 }
 
-// refuseBroad refuses a group or well-known broad SID as an os_user: the mapping names one account.
-// (Service and virtual accounts, NT SERVICE\x and LOCAL SERVICE, report SidTypeWellKnownGroup but are
-// single accounts, so that type is allowed.)
+// refuseBroad refuses a group or a broad SID as an os_user (winpipe.OneAccount): the mapping names one
+// account.
 func refuseBroad(name string, sid *windows.SID) error {
-	for _, k := range []windows.WELL_KNOWN_SID_TYPE{windows.WinWorldSid, windows.WinAuthenticatedUserSid,
-		windows.WinBuiltinUsersSid, windows.WinInteractiveSid, windows.WinLocalSid, windows.WinNetworkSid,
-		windows.WinAnonymousSid, windows.WinBuiltinGuestsSid, windows.WinBuiltinAdministratorsSid} {
-		if sid.IsWellKnown(k) {
-			return fmt.Errorf("peer: os_user %q (%s) is a group of many accounts; name the one account the caller's software runs as", name, sid)
-		}
+	_, _, use, err := sid.LookupAccount("")
+	if err != nil {
+		return fmt.Errorf("peer: os_user %q (%s): %w; name an existing account", name, sid, err)
 	}
-	if _, _, use, err := sid.LookupAccount(""); err == nil && (use == windows.SidTypeGroup || use == windows.SidTypeAlias) {
-		return fmt.Errorf("peer: os_user %q (%s) is a group, not an account; name the one account the caller's software runs as", name, sid)
+	if err := winpipe.OneAccount(name, sid.String(), use); err != nil {
+		return fmt.Errorf("peer: os_user %w; name the one account the caller's software runs as", err)
 	}
 	return nil
 }

@@ -62,6 +62,8 @@ func TestListenPipeRefusals(t *testing.T) {
 		{nil, "no os_user"},
 		{[]string{"S-1-1-0"}, "group"},      // Everyone
 		{[]string{"S-1-5-32-545"}, "group"}, // BUILTIN\Users
+		{[]string{"S-1-5-32-555"}, "group"}, // BUILTIN\Remote Desktop Users
+		{[]string{"S-1-5-6"}, "group"},      // NT AUTHORITY\SERVICE: every service
 		{[]string{`NOSUCHDOMAIN\nobody-xyz`}, "name an existing account"},
 	} {
 		ln, err := ListenPipe(testPipe(), tc.users)
