@@ -236,16 +236,25 @@ func (e *env) assertOnboarded(t *testing.T, deletedRequests int) {
 }
 
 // killer stops the "process" after the n-th upstream reply: it cancels the run's context and either loses
-// that reply (the upstream did the work, the client never hears of it) or delivers it first.
+// that reply (the upstream did the work, the client never hears of it) or delivers it first. A killed
+// process makes no more calls: every later round trip fails without reaching the upstream (the token
+// cache's shared fetch outlives a cancelled caller by design, and its retry must not reach the sandbox
+// either), and is counted in late.
 type killer struct {
 	base   http.RoundTripper
 	after  int64 // 0: never
 	lose   bool
 	cancel context.CancelFunc
 	n      atomic.Int64
+	dead   atomic.Bool
+	late   atomic.Int64
 }
 
 func (k *killer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if k.dead.Load() {
+		k.late.Add(1)
+		return nil, errors.New("killed: the process is gone")
+	}
 	resp, err := k.base.RoundTrip(r)
 	if err != nil {
 		return resp, err
@@ -255,6 +264,7 @@ func (k *killer) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	body, rerr := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	k.dead.Store(true)
 	k.cancel()
 	if k.lose || rerr != nil {
 		return nil, errors.New("killed: the reply was lost")
