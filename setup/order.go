@@ -88,8 +88,9 @@ func (a *Actions) SaveConfigAndKey(ctx context.Context, open func() (keystore.St
 }
 
 // ServiceFirst makes the OS service run before the key step where the service writes the key
-// (KeyViaService): it installs the service unless it is installed, starts it unless it runs, and waits
-// until the service answers on the key hand-over (ks). Without Service options (setup --no-service) it
+// (KeyViaService): it installs the service unless it is installed, starts it unless it runs (restarts it
+// when it runs without serving the key hand-over, i.e. with an older config), and waits until the
+// service answers on the key hand-over (ks). Without Service options (setup --no-service) it
 // only checks that a service answers, and says how to start one when none does.
 func (a *Actions) ServiceFirst(ctx context.Context, ks keystore.Store) error {
 	if a.Service == nil {
@@ -112,12 +113,20 @@ func (a *Actions) ServiceFirst(ctx context.Context, ks keystore.Store) error {
 		st, _ = inst.Status()
 		verb = "installed"
 	}
-	if st.State != installer.StateRunning {
+	switch _, probe := ks.List(ctx); {
+	case st.State != installer.StateRunning:
 		if err := inst.Start(); err != nil {
 			return a.Failed(StepService, fmt.Errorf("start the service (before the key, which the service keeps in its own vault): %w", err))
 		}
 		verb += " and started"
-	} else {
+	case errors.Is(probe, keystore.ErrUnavailable):
+		// Running, but with a config that serves no hand-over (another key backend before this setup):
+		// restarted, it reads the config just saved.
+		if err := inst.Restart(); err != nil {
+			return a.Failed(StepService, fmt.Errorf("restart the service to load the new config (its key hand-over is not served): %w", err))
+		}
+		verb += " and restarted (to load the new config)"
+	default:
 		verb += " and running"
 	}
 	if err := a.awaitHandover(ctx, ks); err != nil {

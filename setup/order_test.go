@@ -37,6 +37,7 @@ func (l *orderLog) get() []string {
 type fakeService struct {
 	log                *orderLog
 	installed, running bool
+	stale              bool // running with a config that serves no hand-over, until restarted
 	o                  installer.Options
 }
 
@@ -58,7 +59,11 @@ func (f *fakeService) Start() error {
 	return nil
 }
 
-func (f *fakeService) Restart() error { f.log.add("restart"); f.running = true; return nil }
+func (f *fakeService) Restart() error {
+	f.log.add("restart")
+	f.running, f.stale = true, false
+	return nil
+}
 func (f *fakeService) Status() (installer.Status, error) {
 	st := installer.Status{State: installer.StateNotInstalled}
 	switch {
@@ -83,7 +88,7 @@ type handoverStore struct {
 }
 
 func (h *handoverStore) up() error {
-	if h.direct || h.svc.running {
+	if h.direct || h.svc.running && !h.svc.stale {
 		return nil
 	}
 	return fmt.Errorf("the systemuser-agent service is not running: %w", keystore.ErrUnavailable)
@@ -154,19 +159,20 @@ func TestSetupOrderServiceBeforeKey(t *testing.T) {
 		name               string
 		goos               string
 		installed, running bool
-		rerun              bool
+		stale, rerun       bool
 		want               []string
 		wantEvent          string
 	}{
 		{name: "windows, nothing yet", goos: "windows", want: []string{"config", "install", "start", "key generate"}, wantEvent: "installed and started"},
 		{name: "windows, installed but stopped", goos: "windows", installed: true, want: []string{"config", "start", "key generate"}, wantEvent: "already installed and started"},
 		{name: "windows, stopped after the key", goos: "windows", installed: true, running: true, rerun: true, want: []string{"config"}, wantEvent: "already installed and running"},
+		{name: "windows, running with an old config", goos: "windows", installed: true, running: true, stale: true, want: []string{"config", "restart", "key generate"}, wantEvent: "already installed and restarted (to load the new config)"},
 		{name: "linux: the service comes last", goos: "linux", want: []string{"config"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := &orderLog{}
 			var events []Event
-			svc := &fakeService{installed: tc.installed, running: tc.running}
+			svc := &fakeService{installed: tc.installed, running: tc.running, stale: tc.stale}
 			a, open := orderActions(t, tc.goos, svc, log, &events)
 			if tc.rerun { // the key was stored by a setup that stopped later
 				ks, _ := open()
