@@ -102,7 +102,7 @@ func (h *HandoverServer) handle(ctx context.Context, req handoverRequest, payloa
 		return h.control(ctx, req, payload)
 	}
 	if h.Store == nil {
-		return handoverResponse{}, nil, fmt.Errorf("keystore: %q is not served here: this socket takes reloads only (the keys are systemd credentials the CLI writes itself)", req.Op)
+		return handoverResponse{}, nil, fmt.Errorf("keystore: %q is not served here: this service takes reloads only; the CLI writes its keys itself (systemd credentials, the certificate store)", req.Op)
 	}
 	return handle(ctx, h.Store, req, payload)
 }

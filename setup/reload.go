@@ -43,6 +43,10 @@ type ReloadTarget struct {
 // Windows hand-over pipe. It implements keystore.Reloader; until Serve binds it to the service (the key
 // may still be awaited) it refuses.
 type Reloads struct {
+	// Handover is the Windows hand-over pipe the service serves (reloads and, with the keyring backend,
+	// keys); zero means the installed service's (HandoverPipeName, installer.ServiceAccount).
+	Handover keystore.HandoverEndpoint
+
 	mu     sync.Mutex
 	target atomic.Pointer[ReloadTarget]
 }

@@ -19,15 +19,25 @@ import (
 const keyPollInterval = 5 * time.Second
 
 // ServiceKey reads the key and its kid for the token service. From a terminal a missing key is an error
-// at once; the service waits for it, logging what to do. Inside the Windows service with the keyring
-// backend it first serves the key hand-over pipe, through which keys reach the service account's own
-// vault (keystore/doc.go), until ctx ends; reloads (nil: none) takes the reloads sent on that pipe. The
-// service owns ks from here: it is closed (the tpm2 backend's TPM connection) when ctx ends.
-func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger, reloads keystore.Reloader) (crypto.Signer, string, error) {
+// at once; the service waits for it, logging what to do. Inside the Windows service it first serves the
+// key hand-over pipe (reloads.Handover, else the installed service's) until ctx ends: reloads arrive on it
+// (reloads; nil: none), and with the keyring backend keys too, which reach the service account's own
+// vault that way (keystore/doc.go). The service owns ks from here: it is closed (the tpm2 backend's TPM
+// connection) when ctx ends.
+func ServiceKey(ctx context.Context, cfg *config.Config, ks keystore.Store, inService bool, log *slog.Logger, reloads *Reloads) (crypto.Signer, string, error) {
 	context.AfterFunc(ctx, func() { _ = keystore.Close(ks) })
-	if inService && runtime.GOOS == "windows" && cfg.Maskinporten.Key.Backend == keystore.BackendKeyring {
+	if inService && runtime.GOOS == "windows" {
+		h := &keystore.HandoverServer{Log: log}
+		if cfg.Maskinporten.Key.Backend == keystore.BackendKeyring {
+			h.Store = ks
+		}
 		ep := handoverEndpoint()
-		h := &keystore.HandoverServer{Store: ks, Reloader: reloads, Log: log}
+		if reloads != nil {
+			h.Reloader = reloads
+			if reloads.Handover != (keystore.HandoverEndpoint{}) {
+				ep = reloads.Handover
+			}
+		}
 		go serveHandover(ctx, func() (net.Listener, error) { return keystore.ListenHandoverAt(ep) }, h, keyPollInterval)
 	}
 	warned := false

@@ -56,12 +56,13 @@ type service struct {
 	inService            bool
 	log                  *slog.Logger
 	level                *slog.LevelVar
+	handover             keystore.HandoverEndpoint // the Windows hand-over pipe; zero: the installed service's
 }
 
 // serveTokens is the service body until ctx ends; a reload request (SIGHUP) re-reads config and key.
 func serveTokens(ctx context.Context, cfg *config.Config, sv service) error {
 	log := sv.log
-	reloads := &setup.Reloads{}
+	reloads := &setup.Reloads{Handover: sv.handover}
 	signer, kid, err := setup.ServiceKey(ctx, cfg, sv.ks, sv.inService, log, reloads)
 	if err != nil {
 		return err
