@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -67,9 +66,6 @@ func TestDoctorCommand(t *testing.T) {
 // doctor's fixes name the program as it was run, not "agent".
 func TestDoctorHintsNameTheProgram(t *testing.T) {
 	name := "systemuser-agent"
-	if runtime.GOOS == "windows" {
-		name += ".exe"
-	}
 	bin := filepath.Join(t.TempDir(), name)
 	if err := os.Rename(buildAgent(t), bin); err != nil {
 		t.Fatal(err)
