@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
+
+	"github.com/systemuser-agent/systemuser-agent/tokens"
 )
 
 // connTable bounds the connections of one listener (D8) without letting idle ones starve new callers:
@@ -28,6 +31,9 @@ type connTable struct {
 	peers   map[string]int // open connections per known peer
 	freed   chan struct{}  // signalled when a slot frees while Accept waits
 	seq     uint64         // orders the connections' ages (trackedConn.since): no clock reading per request
+	// writeTimeout bounds writing each response (D8, Timeouts.Write); zero means no bound. See armWrite.
+	writeTimeout time.Duration
+	clk          tokens.Clock
 }
 
 // tick is the next point of the table's own order of events; called with t.mu held.
@@ -60,6 +66,43 @@ type trackedConn struct {
 	since    uint64    // when it was accepted or went idle, in t.seq's order; under t.mu
 	phase    connPhase // under t.mu
 	released bool      // under t.mu
+	writeBy  time.Time // the write deadline armed on the connection; only its serving goroutine uses it
+}
+
+// writeSlack is how much later than its bound, as a share of it, a write deadline is armed, so that one
+// arming serves the requests of the next writeBound/writeSlack (one second of the default 10 s).
+const writeSlack = 10
+
+// armWrite bounds the writes of a request that starts at now to d (D8): it arms the connection's write
+// deadline at now+d+d/writeSlack unless the one armed already falls at or after now+d. Every write of a
+// request therefore fails between d and 1.1×d after the request began, while the deadline is changed
+// about once per d/writeSlack on a busy keep-alive connection instead of twice per request (as net/http's
+// WriteTimeout does). Only the connection's serving goroutine calls it.
+func (c *trackedConn) armWrite(now time.Time, d time.Duration) {
+	if d <= 0 || !c.writeBy.Before(now.Add(d)) {
+		return
+	}
+	c.writeBy = now.Add(d + d/writeSlack)
+	_ = c.Conn.SetWriteDeadline(c.writeBy)
+}
+
+// SetWriteDeadline sets the write deadline, except that clearing it keeps the one armWrite set: net/http
+// clears it after every response, and an armed deadline bounds nothing but writes, which only a request
+// (armed again when it starts) makes.
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	c.writeBy = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the read deadline, and the write deadline as SetWriteDeadline does.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
 }
 
 // Close closes the connection and frees its slot.
@@ -245,7 +288,8 @@ func (t *connTable) track(c net.Conn, s http.ConnState) {
 		return
 	}
 	switch s {
-	case http.StateActive:
+	case http.StateActive: // a request's first byte arrived: bound the writes of its response
+		tc.armWrite(t.clk.Now(), t.writeTimeout)
 		t.setPhase(tc, phaseReading)
 	case http.StateIdle:
 		t.setPhase(tc, phaseIdle)

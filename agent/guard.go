@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,15 +46,14 @@ type reqLog struct {
 	clientID string // set once the caller is authenticated
 }
 
-// request is the state of one request to the API, made in one allocation: the status writer, the log
-// fields, the body bound, the token wait bound, the parsed form and the presented credentials. The
-// form and credentials are views into a pooled scratch, wiped and returned when the request ends.
-// It is not recycled itself: the token source may keep the wait bound (a context) beyond the request.
+// request is the state of one request to the API: the status writer, the log fields, the body bound,
+// the parsed form and the presented credentials. It comes from requestPool and goes back to it, cleared,
+// when the request ends (nothing keeps it: the token wait bound, a context the token source may keep, is
+// not part of it); the form and credentials are views into a pooled scratch, wiped and returned then.
 type request struct {
 	sw    statusWriter
 	log   reqLog
 	body  bodyLimit
-	wait  waitBound
 	form  oauthForm
 	creds credentials
 	start time.Time // the request's reading of the real clock
@@ -66,6 +67,16 @@ func (q *request) scratch() *scratch {
 		q.sc = getScratch()
 	}
 	return q.sc
+}
+
+// requestPool recycles request states: one less allocation of about half a kilobyte per request.
+var requestPool = sync.Pool{New: func() any { return new(request) }}
+
+// recycle releases the scratch and returns q, cleared, to requestPool. q must not be used after.
+func (q *request) recycle() {
+	q.release()
+	*q = request{}
+	requestPool.Put(q)
 }
 
 // release wipes and returns the scratch and forgets the views into it.
@@ -195,17 +206,21 @@ func refusal(hosts hostAllowlist, r *http.Request) (defence, reason string) {
 	return "", ""
 }
 
-// setHygiene sets the D16 headers. Every response gets them, errors included; none is ever an
-// Access-Control-Allow-* header.
-func setHygiene(h http.Header) {
+// setHygiene sets the D16 headers, and Date (date: its value for the current second, see dateCache).
+// Every response gets them, errors included; none is ever an Access-Control-Allow-* header.
+func setHygiene(h http.Header, date []string) {
 	for _, kv := range hygieneHeaders {
 		h[kv.key] = kv.value
 	}
+	h["Date"] = date
 }
 
 // hygieneHeaders are the D16 headers, keys canonical. Each value slice is shared by every response,
 // which saves an allocation per header on the hot path: it is safe because its length equals its
 // capacity (an Add appends into a new array) and nothing writes into a header's value slice in place.
+// With Date they are eight headers, which a Go map holds in one group of slots (a ninth would double
+// what net/http allocates and copies for the header map of every response): a reply that fits net/http's
+// 2 KiB response buffer leaves Content-Length to net/http (servedReply.write).
 var hygieneHeaders = []struct {
 	key   string
 	value []string
@@ -219,14 +234,38 @@ var hygieneHeaders = []struct {
 	{"Content-Type", []string{"application/json"}},
 }
 
+// dateCache is the Date header value of the current second, formatted once per second instead of once
+// per response (net/http formats its own Date, after a reading of the wall clock, on every response
+// without one).
+type dateCache struct {
+	cur atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec   int64
+	value []string // shared by every response of sec: len == cap, and net/http only reads it
+}
+
+// value is the Date header value for t.
+func (d *dateCache) value(t time.Time) []string {
+	sec := t.Unix()
+	if v := d.cur.Load(); v != nil && v.sec == sec {
+		return v.value
+	}
+	v := &dateValue{sec: sec, value: []string{t.UTC().Format(http.TimeFormat)}}
+	d.cur.Store(v)
+	return v.value
+}
+
 // handlerFor builds the API with its checks before routing, in the order of security.md: hygiene
 // headers first (D16), then Host (D2), browser markers (D3), proxy markers (D4), the body limit (D8),
 // the route and its method, and only then the endpoint.
 func (s *Server) handlerFor(hosts hostAllowlist) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := &request{start: time.Now()}
+		q := requestPool.Get().(*request)
+		q.start = s.clk.Now()
 		q.now = s.clock(q.start)
-		setHygiene(w.Header())
+		setHygiene(w.Header(), s.dates.value(q.start))
 		q.sw.ResponseWriter = w
 		sw := &q.sw
 		rt, known := routes[r.URL.Path]
@@ -258,10 +297,10 @@ func (s *Server) handlerFor(hosts hostAllowlist) http.Handler {
 // finish recovers a panic without logging its value, counts the request and logs one line at debug.
 // The line names method, route, status, client and duration; never headers, bodies or tokens.
 func (s *Server) finish(r *http.Request, rt route, q *request) {
-	defer q.release()
 	sw := &q.sw
 	if v := recover(); v != nil {
 		if v == http.ErrAbortHandler {
+			q.release() // not recycled: net/http's recovery may still look at the request
 			panic(v)
 		}
 		s.log.Error("request handler panicked; answered 500", "route", rt.name, "panic_type", fmt.Sprintf("%T", v))
@@ -277,4 +316,5 @@ func (s *Server) finish(r *http.Request, rt route, q *request) {
 		s.log.Debug("request", "method", r.Method, "route", rt.name, "status", sw.status, "client_id", q.log.clientID,
 			"duration", time.Since(q.start))
 	}
+	q.recycle()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -157,4 +158,53 @@ func TestD16OptionsStar(t *testing.T) {
 		resp.Header.Get("Content-Security-Policy") == "" {
 		t.Fatalf("OPTIONS *: %d %v", resp.StatusCode, resp.Header)
 	}
+}
+
+// TestD8WriteTimeout: a client that sends requests and never reads their replies is cut once a reply
+// cannot be written within Timeouts.Write (armed per connection by the connection table, not net/http).
+// Without the bound the agent would write every reply as the client reads them and keep the connection
+// open afterwards; with it, the client finds fewer replies than requests and then the connection's end.
+func TestD8WriteTimeout(t *testing.T) {
+	const write = 500 * time.Millisecond
+	a := startAgent(t, func(o *Options) { o.Timeouts.Write = write })
+	a.src.set(func(f *fakeSource) { f.fixed = "eyJ." + strings.Repeat("x", 64<<10) + ".sig" }) // 64 KiB replies
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { // a small receive window, set before the handshake
+			_ = setRcvBuf(fd, 4096)
+		})
+	}}
+	c, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", a.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 400 // 400 × 64 KiB = 25 MiB of replies: far more than the socket buffers hold
+	one := fmt.Sprintf("POST /oauth2/token HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Basic %s\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\ngrant_type=client_credentials",
+		a.port, basic(idA, secretA))
+	go func() { _, _ = io.WriteString(c, strings.Repeat(one, n)) }() // may block: the server stops reading
+	// Generous: the bound is 1.1 × write after the stuck reply's request began.
+	time.Sleep(12 * write)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	got := 0
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("read %d of %d replies, then the connection stayed open: no write bound", got, n)
+			}
+			break // the connection's end (EOF, reset or a reply cut short)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			break
+		}
+		got++
+	}
+	if got >= n {
+		t.Fatalf("all %d replies were written to a client that read none for %v", n, 12*write)
+	}
+	t.Logf("the connection was cut after %d of %d replies", got, n)
 }

@@ -146,7 +146,9 @@ type Server struct {
 	src        tokens.Source
 	log        *slog.Logger
 	now        func() time.Time
-	realClock  bool // now is time.Now: a request's one reading of the clock serves as token time too
+	realClock  bool         // now is clk.Now: a request's one reading of the clock serves as token time too
+	clk        tokens.Clock // the real clock, read once per request (cheaper than time.Now)
+	dates      dateCache    // the Date header of the current second
 	ready      func(ctx context.Context) error
 	key        *KeyInfo
 	throttle   *throttle
@@ -189,7 +191,7 @@ func New(o Options) (*Server, error) {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if s.now == nil {
-		s.now, s.realClock = time.Now, true
+		s.now, s.realClock = s.clk.Now, true
 	}
 	s.cur.Store(v)
 	s.health = newHealthState(o.KeyWarnings)
@@ -251,6 +253,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	conns := newConnTable(s.maxConns)
+	conns.writeTimeout = s.timeouts.Write // D8's write bound is armed per connection (connTable.track)
 	srv := s.httpServer(conns.busy(s.handlerFor(hosts)))
 	srv.ConnState, srv.ConnContext = conns.track, connContext
 	errc := make(chan error, 1)
@@ -284,7 +287,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// httpServer applies the D8 limits.
+// httpServer applies the D8 limits. The write bound (Timeouts.Write) is not net/http's WriteTimeout, which
+// costs a reading of the wall clock and two timer changes per request: the connection table arms it when
+// a request starts and keeps it armed across requests (connTable.track, trackedConn.armWrite).
 func (s *Server) httpServer(h http.Handler) *http.Server {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
@@ -292,7 +297,6 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		Handler:           h,
 		ReadHeaderTimeout: s.timeouts.ReadHeader,
 		ReadTimeout:       s.timeouts.Read,
-		WriteTimeout:      s.timeouts.Write,
 		IdleTimeout:       s.timeouts.Idle,
 		MaxHeaderBytes:    maxHeaderBytes - 4096,
 		Protocols:         p,

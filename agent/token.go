@@ -50,14 +50,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, q *request) 
 	}
 	// scopes are sorted and without repeats: the request is normalised as it is.
 	req := tokens.Request{Scopes: scopes, Org: c.view.org, ExternalRef: su.ExternalRef, Kind: c.kind}
-	q.wait.init(r.Context(), s.timeouts.Token)
-	tok, err := s.src.Token(&q.wait, req)
-	q.wait.stop()
+	wait := newWaitBound(r.Context(), s.timeouts.Token) // the source may keep it: not part of q
+	tok, err := s.src.Token(wait, req)
+	wait.stop()
 	// A source that answered without waiting (a cache hit) took no time worth a second reading of the
 	// clock: the request's one reading serves for the token's time left, and the wait observed is 0.
 	// A source that waited is timed, and the time left is counted from its answer.
 	now, waited := q.now, time.Duration(0)
-	if q.wait.waited() {
+	if wait.waited() {
 		end := time.Now()
 		now, waited = s.clock(end), end.Sub(q.start)
 	}
@@ -127,11 +127,21 @@ func (sr *servedReply) at(exp int64) *servedReply {
 }
 
 // write sends the reply. The D16 headers, Content-Type among them, are already set by the guard.
+// net/http sets Content-Length itself for a body that fits its response buffer (the handler is done
+// before the body leaves the buffer), without a ninth entry in the header map (see hygieneHeaders);
+// a larger body (a long token, many scopes) gets it here, so it is never sent chunked.
 func (sr *servedReply) write(w http.ResponseWriter) {
-	w.Header()["Content-Length"] = sr.length // shared: len == cap, and net/http only reads it
+	if len(sr.body) >= netHTTPBuffer {
+		w.Header()["Content-Length"] = sr.length // shared: len == cap, and net/http only reads it
+	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(sr.body)
 }
+
+// netHTTPBuffer is the size of the buffer net/http holds a response body in before it sends the headers
+// (bufferBeforeChunkingSize in net/http/server.go): a body shorter than this, written by a handler that
+// then returns, gets its Content-Length from net/http.
+const netHTTPBuffer = 2048
 
 // appendTokenResponse appends the §5.1 success body to b. Tokens (JWTs: base64url and dots) and scope
 // names never need JSON escaping, so the body is appended directly, without reflection; a value that
