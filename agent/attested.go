@@ -2,7 +2,6 @@ package agent
 
 import (
 	"net"
-	"net/http"
 )
 
 // AttestedConn is a connection whose peer's OS account the listener learned from the OS (D10): the uid
@@ -19,8 +18,7 @@ type AttestedConn interface {
 
 // attestedCaller returns the caller the connection's OS account maps to (D10), or nil: the caller
 // with that os_user named by client_id (Basic or form), or, without client_id, the only one with it.
-func attestedCaller(r *http.Request, form *oauthForm, creds *credentials, found bool, callers *callerTable) *caller {
-	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
+func attestedCaller(tc *trackedConn, form *oauthForm, creds *credentials, found bool, callers *callerTable) *caller {
 	if tc == nil || tc.osUser == "" {
 		return nil
 	}

@@ -145,7 +145,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, q *request
 	}
 	callers := s.view().callers // one view for the whole request, even across a reload
 	if oe == nil {
-		if c := attestedCaller(r, &q.form, creds, found, callers); c != nil {
+		if c := attestedCaller(q.conn, &q.form, creds, found, callers); c != nil {
 			q.log.clientID = c.id
 			return c
 		}

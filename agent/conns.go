@@ -21,7 +21,7 @@ import (
 // one is refused.
 //
 // Connection states come from http.Server.ConnState (connTable.track) and from the handler
-// (connTable.busy): net/http marks a connection active when a request's first byte arrives, before its
+// (handlerFor marks its connection with connTable.setPhase): net/http marks a connection active when a request's first byte arrives, before its
 // headers are read, so "in a handler" is tracked separately.
 type connTable struct {
 	mu      sync.Mutex
@@ -307,16 +307,4 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 		return context.WithValue(ctx, connKey{}, tc)
 	}
 	return ctx
-}
-
-// busy wraps h so that a connection is marked as in a handler while h runs, and so never closed for room.
-func (t *connTable) busy(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tc, _ := r.Context().Value(connKey{}).(*trackedConn)
-		if tc != nil {
-			t.setPhase(tc, phaseHandler)
-		}
-		h.ServeHTTP(w, r)
-		// net/http reports StateIdle (or StateClosed) once the response is finished.
-	})
 }

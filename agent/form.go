@@ -124,6 +124,9 @@ func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
 // and returns the decoded prefix. On a malformed escape it returns ok false, as url.QueryUnescape, and
 // leaves b as it was.
 func unescapeInPlace(b []byte) (_ []byte, ok bool) {
+	if bytes.IndexByte(b, '%') < 0 && bytes.IndexByte(b, '+') < 0 { // the usual value: nothing to decode
+		return b, true
+	}
 	escaped := false
 	for i := 0; i < len(b); i++ {
 		switch b[i] {

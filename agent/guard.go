@@ -36,11 +36,6 @@ var otherRoute = route{name: "other", index: 0}
 // numRoutes is how many route indexes there are, otherRoute's included.
 const numRoutes = 6
 
-// proxyHeaders mark a request relayed by a proxy (D4). Forwarded, Via and X-Forwarded-For/-Host are the
-// design's list; X-Forwarded-Proto and X-Real-Ip are refused too, as no direct caller sends them.
-var proxyHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Via",
-	"X-Real-Ip"}
-
 // reqLog collects what the request line in the log names.
 type reqLog struct {
 	clientID string // set once the caller is authenticated
@@ -56,9 +51,10 @@ type request struct {
 	body  bodyLimit
 	form  oauthForm
 	creds credentials
-	start time.Time // the request's reading of the real clock
-	now   time.Time // token time at start: start itself, or Options.Now's reading when a clock is injected
-	sc    *scratch  // from scratchPool on first use
+	start time.Time    // the request's reading of the real clock
+	now   time.Time    // token time at start: start itself, or Options.Now's reading when a clock is injected
+	sc    *scratch     // from scratchPool on first use
+	conn  *trackedConn // the connection, when served through Run; else nil
 }
 
 // scratch is the request's scratch, taken from the pool on first use.
@@ -171,6 +167,9 @@ func hostsFor(a net.Addr) (hostAllowlist, error) {
 }
 
 func (h hostAllowlist) allows(host string) bool {
+	if h.exact[host] { // the usual Host, already in lower case: no copy
+		return true
+	}
 	host = strings.ToLower(host)
 	if h.exact[host] {
 		return true
@@ -184,24 +183,37 @@ func (h hostAllowlist) allows(host string) bool {
 	return h.names[strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")]
 }
 
-// refusal says why a request is refused before routing (D2, D3, D4), or "" when it may proceed.
+// refusal says why a request is refused before routing (D2, D3, D4), or "" when it may proceed. The
+// request's headers (a handful) are looked at in one pass rather than looked up once per refused name;
+// when several refusals apply, the first in the order below is reported.
 func refusal(hosts hostAllowlist, r *http.Request) (defence, reason string) {
 	if !hosts.allows(r.Host) {
 		return "D2", "the Host header must name this agent's loopback address"
 	}
-	if _, ok := r.Header["Origin"]; ok {
-		return "D3", "requests from web pages (Origin) are refused"
-	}
-	if _, ok := r.Header["Referer"]; ok {
-		return "D3", "requests from web pages (Referer) are refused"
-	}
-	if v, ok := r.Header["Sec-Fetch-Site"]; ok && (len(v) != 1 || v[0] != "none") {
-		return "D3", "requests from web pages (Sec-Fetch-Site) are refused"
-	}
-	for _, k := range proxyHeaders {
-		if _, ok := r.Header[k]; ok {
-			return "D4", "requests relayed by a proxy are refused"
+	var origin, referer, fetchSite, proxied bool
+	for k, v := range r.Header {
+		switch k {
+		case "Origin":
+			origin = true
+		case "Referer":
+			referer = true
+		case "Sec-Fetch-Site":
+			fetchSite = len(v) != 1 || v[0] != "none"
+		// Proxy markers (D4): Forwarded, Via and X-Forwarded-For/-Host are the design's list;
+		// X-Forwarded-Proto and X-Real-Ip are refused too, as no direct caller sends them.
+		case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Via", "X-Real-Ip":
+			proxied = true
 		}
+	}
+	switch {
+	case origin:
+		return "D3", "requests from web pages (Origin) are refused"
+	case referer:
+		return "D3", "requests from web pages (Referer) are refused"
+	case fetchSite:
+		return "D3", "requests from web pages (Sec-Fetch-Site) are refused"
+	case proxied:
+		return "D4", "requests relayed by a proxy are refused"
 	}
 	return "", ""
 }
@@ -263,6 +275,12 @@ func (d *dateCache) value(t time.Time) []string {
 func (s *Server) handlerFor(hosts hostAllowlist) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := requestPool.Get().(*request)
+		// Served through Run, a request in its handler marks its connection, so that it is never closed
+		// to make room (connTable); net/http marks it active before its headers are read.
+		if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok {
+			tc.t.setPhase(tc, phaseHandler)
+			q.conn = tc
+		}
 		q.start = s.clk.Now()
 		q.now = s.clock(q.start)
 		setHygiene(w.Header(), s.dates.value(q.start))

@@ -254,7 +254,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	conns := newConnTable(s.maxConns)
 	conns.writeTimeout = s.timeouts.Write // D8's write bound is armed per connection (connTable.track)
-	srv := s.httpServer(conns.busy(s.handlerFor(hosts)))
+	srv := s.httpServer(s.handlerFor(hosts))
 	srv.ConnState, srv.ConnContext = conns.track, connContext
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(newConnListener(ln, conns)) }()
