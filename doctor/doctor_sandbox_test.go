@@ -157,7 +157,7 @@ func TestDoctorPortAndCallers(t *testing.T) {
 		{ID: "wrong", SecretSHA256: strings.Repeat("0", 64), SecretFile: good, SystemUsers: []string{"default"}, Scopes: []string{"altinn:systembruker.demo"}},
 	}
 	path := writeConfig(t, dir, cfg)
-	rep := Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 500 * time.Millisecond})
+	rep := Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 30 * time.Second})
 	f := find(t, rep, CheckPort, SevError)
 	if !strings.Contains(f.Message, "taken by another program") || !strings.Contains(f.Fix, "ss -ltnp") {
 		t.Errorf("port finding %+v", f)
@@ -193,9 +193,9 @@ func TestDoctorPortAndCallers(t *testing.T) {
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	find(t, Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 500 * time.Millisecond}), CheckPort, SevOK)
+	find(t, Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 30 * time.Second}), CheckPort, SevOK)
 	notReady.Store(true)
-	if w := find(t, Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 500 * time.Millisecond}), CheckPort, SevWarning); !strings.Contains(w.Message, "not accepted yet") {
+	if w := find(t, Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 30 * time.Second}), CheckPort, SevWarning); !strings.Contains(w.Message, "not accepted yet") {
 		t.Errorf("not ready: %+v", w)
 	}
 }

@@ -22,7 +22,7 @@ func TestDoctorOtherFamilySquatter(t *testing.T) {
 	cfg := baseConfig(dir, "http://127.0.0.1:1")
 	cfg.Listen = "127.0.0.1:" + port
 	path := writeConfig(t, dir, cfg)
-	rep := Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 200 * time.Millisecond})
+	rep := Run(context.Background(), Options{ConfigPath: path, StateDir: dir, Timeout: 30 * time.Second})
 	for _, f := range rep.Findings {
 		if f.Check == CheckPort && f.Severity == SevError && strings.Contains(f.Message, "[::1]:"+port) {
 			if !strings.Contains(f.Message, "localhost") || !strings.Contains(f.Fix, "literal address http://127.0.0.1:"+port) {

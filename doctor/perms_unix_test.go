@@ -61,7 +61,7 @@ func TestDoctorPermissions(t *testing.T) {
 				OSUser: selfName(t), SystemUsers: []string{"default"}, Scopes: []string{"altinn:systembruker.demo"}}}
 			l.cfg = writeConfig(t, l.cfgDir, cfg)
 			tc.mutate(t, l)
-			rep := Run(context.Background(), Options{ConfigPath: l.cfg, StateDir: l.state, Timeout: 200 * time.Millisecond})
+			rep := Run(context.Background(), Options{ConfigPath: l.cfg, StateDir: l.state, Timeout: 30 * time.Second})
 			want := strings.NewReplacer("CFG", l.cfg, "STATE", l.state).Replace(tc.want)
 			for _, f := range rep.Findings {
 				if f.Check == tc.check && f.Severity == tc.sev && strings.Contains(f.Message+" "+f.Fix, want) {
