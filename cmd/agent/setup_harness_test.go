@@ -124,25 +124,13 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader) runResult {
 	return runResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
-// buildAgent builds the agent binary into a temporary directory. In the wine lane there is no Go
-// toolchain inside wine: it copies the agent.exe scripts/wine-lane built from this package (with the
-// lane's build tag) and names in SUA_WINE_AGENT_EXE.
+// buildAgent builds the agent binary into a temporary directory.
 func buildAgent(t *testing.T) string {
 	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("builds the agent with the go tool, which the wine prefix lacks; packaging.TestWineEndToEnd runs a real agent.exe")
 	}
 	bin := filepath.Join(t.TempDir(), "agent")
-	if exe := os.Getenv("SUA_WINE_AGENT_EXE"); exe != "" && runtime.GOOS == "windows" {
-		b, err := os.ReadFile(exe)
-		if err == nil {
-			err = os.WriteFile(bin+".exe", b, 0o755)
-		}
-		if err != nil {
-			t.Fatalf("copy the wine lane's agent.exe: %v", err)
-		}
-		return bin + ".exe"
-	}
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
