@@ -107,6 +107,14 @@ func (t *ReloadTarget) apply(ctx context.Context, load func() (*config.Config, e
 		return nil, err
 	}
 	t.Current.Store(cfg)
+	if cfg.Maskinporten.GrantHeader == config.GrantHeaderX5C {
+		// The grant carries the certificate chain, not a kid: switching here would drop it (tokens.SetSigner
+		// takes a kid). A new enterprise certificate applies with a restart.
+		if handed != nil {
+			t.Log.Warn("key reload skipped: grant_header x5c; a new certificate applies with a restart", "fix", "systemctl restart "+installer.DefaultName)
+		}
+		return cfg, nil
+	}
 	var err error
 	if handed != nil {
 		err = t.KS.(*keystore.SystemdCreds).Refresh(cfg.Maskinporten.Key.Name, handed)

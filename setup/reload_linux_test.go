@@ -212,3 +212,27 @@ func TestReloadSocketRefusesOtherUIDs(t *testing.T) {
 		t.Error("a refused caller changed the service")
 	}
 }
+
+// TestReloadKeepsX5CGrants: with grant_header x5c the grant names the certificate chain, not a kid, so a
+// reload (of anything) leaves the signing key as it is instead of switching the client to kid grants.
+func TestReloadKeepsX5CGrants(t *testing.T) {
+	s := newReloadService(t, os.Getuid())
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	x5c, err := tokens.NewClient(tokens.ClientOptions{Issuer: "http://127.0.0.1:9/maskinporten/", TokenURL: "http://127.0.0.1:9/maskinporten/token",
+		ClientID: "reload-client", X5C: [][]byte{[]byte("certificate")}, Signer: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.reloads.target.Load().Client = x5c
+	cfg := strings.Replace(string(reloadConfig("erp")), "  key: {backend: systemd-creds, name: maskinporten}\n",
+		"  key: {backend: systemd-creds, name: maskinporten}\n  grant_header: x5c\n", 1)
+	if _, err := s.send(os.Getpid(), []byte(cfg), nil); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if c := s.srv.applied.Load(); c == nil || c.Maskinporten.GrantHeader != config.GrantHeaderX5C {
+		t.Fatalf("the configuration was not applied: %+v", c)
+	}
+	if kid := x5c.KeyID(); kid != "" {
+		t.Errorf("after the reload the client signs with kid %q instead of the certificate chain", kid)
+	}
+}
