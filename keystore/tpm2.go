@@ -44,6 +44,7 @@ type TPM2 struct {
 	tpm    transport.TPMCloser
 	srk    tpm2.TPMHandle
 	srkNam tpm2.TPM2BName
+	handed map[string][]byte // key files a reload handed over (Refresh), newer than credsDir's copies
 }
 
 // ErrNoImport means the backend makes its keys itself and does not take an existing one.
@@ -213,6 +214,12 @@ func (s *TPM2) Signer(_ context.Context, name string) (crypto.Signer, error) {
 
 // readKeyFile reads name's key file: from $CREDENTIALS_DIRECTORY inside the service, else from dir.
 func (s *TPM2) readKeyFile(name string) ([]byte, string, error) {
+	s.mu.Lock()
+	data, ok := s.handed[name]
+	s.mu.Unlock()
+	if ok {
+		return data, "the key file handed over for " + SystemdCredName(name), nil
+	}
 	if s.credsDir != "" {
 		p := filepath.Join(s.credsDir, SystemdCredName(name))
 		data, err := os.ReadFile(p)

@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"fmt"
@@ -74,29 +75,34 @@ func (r *Reloads) Reload(ctx context.Context, cfg, key []byte) (string, error) {
 	if cfg != nil {
 		load = func() (*config.Config, error) { return config.Parse(cfg, "the configuration handed over") }
 	}
-	var handed crypto.Signer
+	var commit func(name string) error
 	if key != nil {
-		if _, ok := t.KS.(*keystore.SystemdCreds); !ok {
-			return "", fmt.Errorf("a key credential was handed over, but the service's key store is %s: restart the service to change backends: %w", t.KS.Backend(), keystore.ErrReloadRefused)
+		switch ks := t.KS.(type) {
+		case *keystore.SystemdCreds: // the decrypted credential: read it now, so a bad one changes nothing
+			k, err := keystore.ParseCredential(key)
+			if err != nil {
+				t.Log.Error("key reload refused; nothing changed", "reason", err.Error())
+				return "", fmt.Errorf("the handed-over key does not read (%w): %w", err, keystore.ErrReloadRefused)
+			}
+			commit = func(name string) error { return ks.Refresh(name, k) }
+		case *keystore.TPM2: // the key file (sealed to this TPM): loaded and test-signed by Refresh
+			data := bytes.Clone(key)
+			commit = func(name string) error { return ks.Refresh(name, data) }
+		default:
+			return "", fmt.Errorf("a key was handed over, but the service's key store is %s: restart the service to change backends: %w", t.KS.Backend(), keystore.ErrReloadRefused)
 		}
-		k, err := keystore.ParseCredential(key)
-		if err != nil {
-			t.Log.Error("key reload refused; nothing changed", "reason", err.Error())
-			return "", fmt.Errorf("the handed-over key does not read (%w): %w", err, keystore.ErrReloadRefused)
-		}
-		handed = k
 	}
-	if _, err := t.apply(ctx, load, handed); err != nil {
+	if _, err := t.apply(ctx, load, commit); err != nil {
 		return "", fmt.Errorf("%w: %w", err, keystore.ErrReloadRefused)
 	}
 	return t.Client.KeyID(), nil
 }
 
-// apply loads the configuration with load and applies it, then switches to its key (handed, when the
-// reload brought it; else read from the store). It returns the new configuration, or an error when the
+// apply loads the configuration with load and applies it, then switches to its key (after commit makes
+// the key a reload brought the store's, when it brought one; else as the store has it). It returns the new configuration, or an error when the
 // configuration was refused (nothing changed) or the key could not be switched (the configuration is
 // applied, the old key keeps signing).
-func (t *ReloadTarget) apply(ctx context.Context, load func() (*config.Config, error), handed crypto.Signer) (*config.Config, error) {
+func (t *ReloadTarget) apply(ctx context.Context, load func() (*config.Config, error), commit func(name string) error) (*config.Config, error) {
 	t.Log.Info("reload requested")
 	var cfg *config.Config
 	if err := t.Server.ReloadWith(func() (*config.Config, error) {
@@ -110,14 +116,14 @@ func (t *ReloadTarget) apply(ctx context.Context, load func() (*config.Config, e
 	if cfg.Maskinporten.GrantHeader == config.GrantHeaderX5C {
 		// The grant carries the certificate chain, not a kid: switching here would drop it (tokens.SetSigner
 		// takes a kid). A new enterprise certificate applies with a restart.
-		if handed != nil {
+		if commit != nil {
 			t.Log.Warn("key reload skipped: grant_header x5c; a new certificate applies with a restart", "fix", "systemctl restart "+installer.DefaultName)
 		}
 		return cfg, nil
 	}
 	var err error
-	if handed != nil {
-		err = t.KS.(*keystore.SystemdCreds).Refresh(cfg.Maskinporten.Key.Name, handed)
+	if commit != nil {
+		err = commit(cfg.Maskinporten.Key.Name)
 	}
 	var signer crypto.Signer
 	var kid string

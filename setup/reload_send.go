@@ -31,21 +31,11 @@ func ReloadService(ctx context.Context, o installer.Options, mainPID int) (strin
 	if err != nil {
 		return "", fmt.Errorf("not reloaded: %w; the service keeps serving with its current configuration", err)
 	}
-	var key []byte
-	if cfg.Maskinporten.Key.Backend == keystore.BackendSystemdCreds {
-		ks, err := OpenKeyStore(cfg.Maskinporten.Key, false, "")
-		if err != nil {
-			return "", fmt.Errorf("not reloaded: %w", err)
-		}
-		creds, ok := ks.(*keystore.SystemdCreds)
-		if !ok {
-			return "", fmt.Errorf("not reloaded: the systemd-creds key store opened as %T", ks)
-		}
-		if key, err = creds.Credential(ctx, cfg.Maskinporten.Key.Name); err != nil {
-			return "", fmt.Errorf("not reloaded: %w; the service keeps signing with its current key", err)
-		}
-		defer keystore.Wipe(key[:cap(key)])
+	key, err := serviceKeyFile(ctx, cfg)
+	if err != nil {
+		return "", fmt.Errorf("not reloaded: %w; the service keeps signing with its current key", err)
 	}
+	defer keystore.Wipe(key)
 	dial, err := reloadDialer(o, mainPID)
 	if err != nil {
 		return "", err
@@ -154,4 +144,25 @@ func SignalReload(ctx context.Context, o installer.Options) (ReloadOutcome, erro
 		out.Reason = "the service was reloaded, but does not say which key it signs with: " + err.Error()
 	}
 	return out, nil
+}
+
+// serviceKeyFile is what the unit gives the service for its key as a credential, read as root: the
+// decrypted systemd-creds credential, or the tpm2 key file (sealed to the TPM, no secret); nil for
+// backends the service reads itself.
+func serviceKeyFile(ctx context.Context, cfg *config.Config) ([]byte, error) {
+	k := cfg.Maskinporten.Key
+	switch k.Backend {
+	case keystore.BackendTPM2:
+		return os.ReadFile(keystore.TPM2KeyPath(k.Path, k.Name))
+	case keystore.BackendSystemdCreds:
+		ks, err := OpenKeyStore(k, false, "")
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := ks.(*keystore.SystemdCreds); ok {
+			return s.Credential(ctx, k.Name)
+		}
+		return nil, fmt.Errorf("the systemd-creds key store opened as %T", ks)
+	}
+	return nil, nil
 }
