@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/systemuser-agent/systemuser-agent/config"
@@ -117,5 +118,24 @@ func restartFields(a, b *config.Config) []string {
 	check("maskinporten.key", a.Maskinporten.Key, b.Maskinporten.Key)
 	check("tokens", a.Tokens, b.Tokens)
 	check("log.format", a.Log.Format, b.Log.Format)
+	// The socket and the pipe are opened at start with an access list of the os_user accounts (the
+	// socket folder's ACL, the pipe's DACL): a reload cannot reopen them or let a new account in.
+	check("unix_socket", a.UnixSocket, b.UnixSocket)
+	check("named_pipe", a.NamedPipe, b.NamedPipe)
+	if a.UnixSocket != "" || a.NamedPipe != "" {
+		check("the os_user accounts of clients (the unix_socket/named_pipe access list)", osUsers(a), osUsers(b))
+	}
 	return out
+}
+
+// osUsers lists the distinct os_user accounts of c's callers, sorted.
+func osUsers(c *config.Config) []string {
+	var out []string
+	for _, cl := range c.Clients {
+		if cl.OSUser != "" {
+			out = append(out, cl.OSUser)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

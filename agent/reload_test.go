@@ -76,6 +76,10 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 			"agent.yaml"},
 		{"bad caller secret digest", func() error { return a.srv.Reload(badSecret) }, "clients[2].secret_sha256"},
 		{"listen changed", func() error { return a.srv.Reload(moved) }, "changes listen"},
+		{"unix_socket added", func() error { c := testConfig(); c.UnixSocket = "/run/systemuser-agent/token.sock"; return a.srv.Reload(c) },
+			"changes unix_socket"},
+		{"named_pipe added", func() error { c := testConfig(); c.NamedPipe = `\\.\pipe\systemuser-agent\token`; return a.srv.Reload(c) },
+			"changes named_pipe"},
 		{"bad log level", func() error { c := testConfig(); c.Log.Level = "loud"; return a.srv.Reload(c) }, "log.level"},
 	}
 	for _, tc := range cases {
@@ -130,5 +134,34 @@ func TestReloadUnderLoad(t *testing.T) {
 	wg.Wait()
 	if failed.Load() != 0 {
 		t.Fatalf("%d of %d requests failed during reloads", failed.Load(), failed.Load()+ok.Load())
+	}
+}
+
+// TestReloadOSUserNeedsRestartWithTransport: with unix_socket set, the os_user accounts are the socket's
+// access list, made at start: a reload adding an account is refused naming it, while a reload that keeps
+// the accounts (a new caller with a secret) applies. Without a socket or pipe, os_user may change freely.
+func TestReloadOSUserNeedsRestartWithTransport(t *testing.T) {
+	withSocket := func(c *config.Config) *config.Config {
+		c.UnixSocket = "/run/systemuser-agent/token.sock"
+		c.Clients[0].OSUser = "batch"
+		return c
+	}
+	a := startAgent(t, func(o *Options) { o.Config = withSocket(testConfig()) })
+	more := withSocket(testConfig())
+	more.Clients[1].OSUser = "report"
+	if err := a.srv.Reload(more); err == nil || !strings.Contains(err.Error(), "os_user") {
+		t.Fatalf("reload adding an os_user with a socket: %v", err)
+	}
+	same := withSocket(testConfig())
+	same.Clients = append(same.Clients, config.Client{ID: "extra", SecretSHA256: hexSHA(secretA),
+		SystemUsers: []string{"default"}, Scopes: []string{"test:a1"}})
+	if err := a.srv.Reload(same); err != nil {
+		t.Fatalf("reload keeping the os_user accounts: %v", err)
+	}
+	b := startAgent(t, nil)
+	free := testConfig()
+	free.Clients[1].OSUser = "report"
+	if err := b.srv.Reload(free); err != nil {
+		t.Fatalf("reload changing os_user without a socket or pipe: %v", err)
 	}
 }
