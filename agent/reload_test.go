@@ -76,9 +76,17 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 			"agent.yaml"},
 		{"bad caller secret digest", func() error { return a.srv.Reload(badSecret) }, "clients[2].secret_sha256"},
 		{"listen changed", func() error { return a.srv.Reload(moved) }, "changes listen"},
-		{"unix_socket added", func() error { c := testConfig(); c.UnixSocket = "/run/systemuser-agent/token.sock"; return a.srv.Reload(c) },
+		{"unix_socket added", func() error {
+			c := testConfig()
+			c.UnixSocket = "/run/systemuser-agent/token.sock"
+			return a.srv.Reload(c)
+		},
 			"changes unix_socket"},
-		{"named_pipe added", func() error { c := testConfig(); c.NamedPipe = `\\.\pipe\systemuser-agent\token`; return a.srv.Reload(c) },
+		{"named_pipe added", func() error {
+			c := testConfig()
+			c.NamedPipe = `\\.\pipe\systemuser-agent\token`
+			return a.srv.Reload(c)
+		},
 			"changes named_pipe"},
 		{"bad log level", func() error { c := testConfig(); c.Log.Level = "loud"; return a.srv.Reload(c) }, "log.level"},
 	}
