@@ -153,10 +153,11 @@ func (s *Setup) changeApprovalStep(ctx context.Context, st *config.State, users 
 	}
 	if !o.Wait {
 		for _, p := range pending {
-			c := st.SystemUsers[p.SystemUser].Change
+			d := changeDetail(st.SystemUsers[p.SystemUser].Change)
+			d["wait"] = "no"
 			s.emit(Event{Step: StepApproval, Status: StatusWaiting, SystemUser: p.SystemUser, RequestID: p.RequestID,
 				ConfirmURL: p.ConfirmURL, Message: "an administrator of the organisation must approve the change at the confirm URL",
-				Detail: changeDetail(c)})
+				Detail: d})
 		}
 		return &WaitingError{Pending: pending}
 	}

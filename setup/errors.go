@@ -34,7 +34,20 @@ type WaitingError struct {
 // Error names every confirm URL and the command that waits.
 func (e *WaitingError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "waiting for approval of %d system user request(s): ", len(e.Pending))
+	changes := 0
+	for _, p := range e.Pending {
+		if p.Change {
+			changes++
+		}
+	}
+	var kinds []string
+	if n := len(e.Pending) - changes; n > 0 {
+		kinds = append(kinds, fmt.Sprintf("%d system user request(s)", n))
+	}
+	if changes > 0 {
+		kinds = append(kinds, fmt.Sprintf("%d change request(s)", changes))
+	}
+	fmt.Fprintf(&b, "waiting for approval of %s: ", strings.Join(kinds, " and "))
 	for i, p := range e.Pending {
 		if i > 0 {
 			b.WriteString("; ")

@@ -155,7 +155,8 @@ func (s *Setup) approvalStep(ctx context.Context, st *config.State, users []conf
 	if !o.Wait {
 		for _, p := range pending {
 			s.emit(Event{Step: StepApproval, Status: StatusWaiting, SystemUser: p.SystemUser, RequestID: p.RequestID,
-				ConfirmURL: p.ConfirmURL, Message: "an administrator of the organisation must approve the request at the confirm URL"})
+				ConfirmURL: p.ConfirmURL, Message: "an administrator of the organisation must approve the request at the confirm URL",
+				Detail: map[string]string{"wait": "no"}})
 		}
 		return &WaitingError{Pending: pending}
 	}

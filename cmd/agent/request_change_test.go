@@ -46,6 +46,15 @@ func TestRequestStatusShowsPendingChange(t *testing.T) {
 	if res.code != exitWaiting || len(crs) != 2 {
 		t.Fatalf("setup after adding a right: exit %d, %d change requests\n%s\n%s", res.code, len(crs), res.stdout, res.stderr)
 	}
+	for _, want := range []string{"APPROVAL NEEDED for a change to system user", "(change request " + crs[0].ID, "Not waiting (--no-wait)",
+		"waiting for approval of 2 change request(s)"} {
+		if !strings.Contains(res.stdout+res.stderr, want) {
+			t.Errorf("setup --no-wait does not say %q:\n%s\n%s", want, res.stdout, res.stderr)
+		}
+	}
+	if strings.Contains(res.stdout, "Waiting for the answer") || strings.Contains(res.stdout+res.stderr, "system user request(s)") {
+		t.Errorf("setup --no-wait says it waits, or counts change requests as system user requests:\n%s\n%s", res.stdout, res.stderr)
+	}
 	status := []string{"request", "status", "--config", w.cfgPath, "--state-dir", w.stateDir}
 	doctor := []string{"doctor", "--config", w.cfgPath, "--state-dir", w.stateDir}
 	res = runCmd(ctx, status, nil)

@@ -106,9 +106,17 @@ func (p *wizardProgress) approvalWaiting(ev setup.Event) {
 	if ev.Detail["polls"] == "" {
 		p.clearLive()
 		rule := strings.Repeat("=", 78)
-		fmt.Fprintf(p.out, "\n%s\n  APPROVAL NEEDED for system user %q (request %s)\n", rule, ev.SystemUser, ev.RequestID)
+		what := fmt.Sprintf("system user %q (request %s)", ev.SystemUser, ev.RequestID)
+		if ev.Detail["kind"] == "change" {
+			what = fmt.Sprintf("a change to system user %q (change request %s: %s)", ev.SystemUser, ev.RequestID, ev.Detail["change"])
+		}
+		fmt.Fprintf(p.out, "\n%s\n  APPROVAL NEEDED for %s\n", rule, what)
 		fmt.Fprintf(p.out, "  An administrator of the organisation opens this link, logs in to Altinn and approves:\n\n")
 		fmt.Fprintf(p.out, "    %s\n\n", ev.ConfirmURL)
+		if ev.Detail["wait"] == "no" {
+			fmt.Fprintf(p.out, "  Not waiting (--no-wait): run `agent request wait` or `agent setup` again after the approval.\n%s\n", rule)
+			return
+		}
 		fmt.Fprintf(p.out, "  Waiting for the answer. Ctrl-C stops waiting; run `agent setup` again to resume.\n%s\n", rule)
 		p.waiting, p.since, p.who, p.lastStatus, p.polls = true, p.now(), ev.SystemUser, "New", 0
 		p.drawLive()
