@@ -151,14 +151,15 @@ func (r *Reloads) Serve(ctx context.Context, t *ReloadTarget) {
 	r.target.Store(t)
 	credsDir := os.Getenv("CREDENTIALS_DIRECTORY")
 	frozen := credsDir != "" && strings.HasPrefix(t.ConfigPath, credsDir+string(filepath.Separator))
-	if rt, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":"); rt != "" && runtime.GOOS == "linux" {
+	rt, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":")
+	if rt != "" && runtime.GOOS == "linux" {
 		go r.serveSocket(ctx, filepath.Join(rt, installer.ReloadSocketName), 0, t.Log)
 	}
 	go func() {
 		for range installer.ReloadRequests(ctx) {
 			if frozen {
 				t.Log.Warn("reload signal ignored: this service's configuration and key are systemd credentials, copied at start",
-					"fix", "systemctl reload "+installer.DefaultName+" (it hands the new ones over)")
+					"fix", frozenReloadFix(rt))
 				continue
 			}
 			r.mu.Lock()
@@ -166,6 +167,18 @@ func (r *Reloads) Serve(ctx context.Context, t *ReloadTarget) {
 			r.mu.Unlock()
 		}
 	}()
+}
+
+// frozenReloadFix is the advice for a SIGHUP to a service whose configuration is a systemd credential:
+// with a runtime directory (the reload socket), systemctl reload hands the new ones over; without one the
+// unit was written by an older "agent service install" (ExecReload=kill -HUP), and reinstalling it brings
+// the hand-over, while a restart applies the change now.
+func frozenReloadFix(runtimeDir string) string {
+	if runtimeDir != "" {
+		return "systemctl reload " + installer.DefaultName + " (it hands the new ones over)"
+	}
+	return "this unit predates reload without a restart: run `agent service install` again to update it, or " +
+		"systemctl restart " + installer.DefaultName + " to apply the change now"
 }
 
 // serveSocket serves the reload socket at path for allowUID until ctx ends; a socket it cannot open is
