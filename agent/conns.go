@@ -20,9 +20,9 @@ import (
 // one peer holds at most perPeer connections: beyond that its own oldest idle one is closed, or the new
 // one is refused.
 //
-// Connection states come from http.Server.ConnState (connTable.track) and from the handler
-// (handlerFor marks its connection with connTable.setPhase): net/http marks a connection active when a request's first byte arrives, before its
-// headers are read, so "in a handler" is tracked separately.
+// Connection states come from http.Server.ConnState (connTable.track) and from the handler (handlerFor
+// marks its connection with connTable.setPhase): net/http marks a connection active once it has read from
+// it for a request, which is not yet being in a handler, so "in a handler" is tracked separately.
 type connTable struct {
 	mu      sync.Mutex
 	max     int
@@ -288,7 +288,7 @@ func (t *connTable) track(c net.Conn, s http.ConnState) {
 		return
 	}
 	switch s {
-	case http.StateActive: // a request's first byte arrived: bound the writes of its response
+	case http.StateActive: // net/http read (part of) a request and writes nothing before: bound its writes
 		tc.armWrite(t.clk.Now(), t.writeTimeout)
 		t.setPhase(tc, phaseReading)
 	case http.StateIdle:
