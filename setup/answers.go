@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/systemuser-agent/systemuser-agent/callersecret"
 	"github.com/systemuser-agent/systemuser-agent/config"
 )
 
@@ -170,16 +167,6 @@ func CheckPackages(s string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
-// DefaultKeyBackend is the key store the wizard proposes.
-func DefaultKeyBackend(env config.Environment) string {
-	if env == config.EnvSandbox {
-		return config.BackendFile
-	}
-	return config.DefaultKeyBackend(runtime.GOOS)
-}
-
-func onLinux() bool { return runtime.GOOS == "linux" }
-
 // ParseSpec splits "k=v k2=v2" (values without spaces; lists comma-separated) into a map, refusing
 // unknown and repeated keys.
 func ParseSpec(spec string, known ...string) (map[string]string, error) {
@@ -272,150 +259,9 @@ func ParseSystemUserSpec(spec, org string, prev []config.SystemUser) (config.Sys
 	return su, nil
 }
 
-// KeepBackend drops a configured backend the environment no longer allows, so the default applies.
-func KeepBackend(b string, env config.Environment) string {
-	if (b == config.BackendFile || b == config.BackendMemory) && env != config.EnvSandbox {
-		return ""
-	}
-	return b
-}
-
-// CheckBackend accepts a key store backend the environment allows on this OS.
-func CheckBackend(env config.Environment) func(string) (string, error) {
-	return func(s string) (string, error) {
-		switch s {
-		case config.BackendKeyring:
-		case config.BackendSystemdCreds:
-			if !onLinux() {
-				return "", errors.New("systemd-creds needs Linux with systemd; use keyring")
-			}
-		case config.BackendTPM2:
-			if !onLinux() {
-				return "", errors.New("tpm2 needs Linux with a TPM 2.0; on Windows use keyring, or windows-cert for a certificate (set it in the config with key.thumbprint)")
-			}
-		case config.BackendWindowsCert:
-			return "", errors.New("windows-cert selects a certificate by thumbprint: set maskinporten.key.backend windows-cert and key.thumbprint in the config, then run setup again")
-		case config.BackendFile:
-			if env != config.EnvSandbox {
-				return "", errors.New("file keeps the key in plain text on disk, so it is allowed only with environment sandbox; use keyring or systemd-creds")
-			}
-		default:
-			return "", errors.New("use keyring, systemd-creds, tpm2 (Linux with a TPM 2.0: the key never leaves it) or file (sandbox only)")
-		}
-		return s, nil
-	}
-}
-
-var keyNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
-// CheckKeyName accepts a key name for the key store.
-func CheckKeyName(s string) (string, error) {
-	if !keyNameRE.MatchString(s) {
-		return "", errors.New("use letters, digits, '.', '_' and '-', starting with a letter or digit")
-	}
-	return s, nil
-}
-
-// CheckKeySource accepts generate or import.
-func CheckKeySource(s string) (string, error) {
-	s = strings.ToLower(s)
-	if s != KeyGenerate && s != KeyImport {
-		return "", errors.New("answer generate or import")
-	}
-	return s, nil
-}
-
 // CheckAbsPath makes a path absolute.
 func CheckAbsPath(s string) (string, error) {
 	return filepath.Abs(s)
-}
-
-// CheckKeyFile accepts "-" (stdin) or a readable regular file, made absolute.
-func CheckKeyFile(s string) (string, error) {
-	if s == "-" {
-		return s, nil
-	}
-	fi, err := os.Stat(s)
-	if err != nil {
-		return "", fmt.Errorf("cannot read it: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", errors.New("not a regular file")
-	}
-	return filepath.Abs(s)
-}
-
-// CheckCallerID accepts a new caller id (the OAuth2 client_id), unique among prev.
-func CheckCallerID(prev []config.Client) func(string) (string, error) {
-	return func(s string) (string, error) {
-		if !plainNameRE.MatchString(s) {
-			return "", errors.New("use letters, digits, '.', '_' and '-', e.g. sap")
-		}
-		if slices.ContainsFunc(prev, func(c config.Client) bool { return c.ID == s }) {
-			return "", fmt.Errorf("a caller %q is already set up; pick another id", s)
-		}
-		return s, nil
-	}
-}
-
-// CheckOSUser accepts an OS account a caller's secret file can be given to.
-func CheckOSUser(s string) (string, error) {
-	if err := callersecret.CheckOwner(s); err != nil {
-		return "", err
-	}
-	return s, nil
-}
-
-// CheckCallerSystemUsers accepts names of configured system users.
-func CheckCallerSystemUsers(sus []config.SystemUser) func(string) (string, error) {
-	return func(s string) (string, error) {
-		var names []string
-		for _, su := range sus {
-			names = append(names, su.Name)
-		}
-		for _, n := range SplitList(s) {
-			if !slices.Contains(names, n) {
-				return "", fmt.Errorf("%q is not a configured system user; use some of: %s", n, strings.Join(names, ", "))
-			}
-		}
-		return strings.Join(SplitList(s), ","), nil
-	}
-}
-
-// ScopesOf is every scope of the named system users, in order.
-func ScopesOf(sus []config.SystemUser, names []string) []string {
-	var out []string
-	for _, su := range sus {
-		if slices.Contains(names, su.Name) {
-			for _, s := range su.Scopes {
-				if !slices.Contains(out, s) {
-					out = append(out, s)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// CheckCallerScopes accepts scopes among allowed (the caller's system users' scopes).
-func CheckCallerScopes(allowed []string) func(string) (string, error) {
-	return func(s string) (string, error) {
-		for _, sc := range SplitList(s) {
-			if !slices.Contains(allowed, sc) {
-				return "", fmt.Errorf("%q is not a scope of the caller's system users (%s)", sc, strings.Join(allowed, ", "))
-			}
-		}
-		return strings.Join(SplitList(s), ","), nil
-	}
-}
-
-// CheckTokenKind accepts maskinporten or altinn.
-func CheckTokenKind(s string) (string, error) {
-	s = strings.ToLower(s)
-	if s != config.TokenKindMaskinporten && s != config.TokenKindAltinn {
-		return "", errors.New("use maskinporten (the Maskinporten token) or altinn (exchanged for an Altinn token)")
-	}
-	return s, nil
 }
 
 // SplitList splits a list answer at commas and white space, dropping empty items and duplicates.
