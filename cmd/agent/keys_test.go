@@ -6,21 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
-	"github.com/youmark/pkcs8"
-	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 )
@@ -41,54 +33,6 @@ func (r *keysRun) run(stdin string, args ...string) (int, string, string) {
 		noSecret(r.t, "stderr of keys "+strings.Join(args, " "), errb.Bytes(), k)
 	}
 	return code, out.String(), errb.String()
-}
-
-// noSecret fails if data holds k's private key.
-func noSecret(t *testing.T, where string, data []byte, k *rsa.PrivateKey) {
-	t.Helper()
-	for _, h := range secretHits(data, k) {
-		t.Errorf("%s holds the private key (%s)", where, h)
-	}
-}
-
-// secretHits names the forms of k's private key found in data: PKCS#8/PKCS#1 base64 (PEM, keyring
-// entries) and the JWK's private exponent, as 48-character windows from the private middle of each.
-func secretHits(data []byte, k *rsa.PrivateKey) []string {
-	p8, _ := x509.MarshalPKCS8PrivateKey(k)
-	mid := func(s string) string { return s[len(s)/2-24 : len(s)/2+24] } // past the public modulus
-	forms := map[string]string{
-		"PKCS#8 base64": mid(base64.StdEncoding.EncodeToString(p8)),
-		"PKCS#1 base64": mid(base64.StdEncoding.EncodeToString(x509.MarshalPKCS1PrivateKey(k))),
-		"JWK d":         mid(base64.RawURLEncoding.EncodeToString(k.D.Bytes())),
-	}
-	var hits []string
-	unwrapped := bytes.ReplaceAll(bytes.ReplaceAll(data, []byte("\n"), nil), []byte("\r"), nil) // PEM wraps base64
-	for name, f := range forms {
-		if bytes.Contains(unwrapped, []byte(f)) {
-			hits = append(hits, name)
-		}
-	}
-	return hits
-}
-
-// TestSecretHitsDetects is the positive control for every output check here.
-func TestSecretHitsDetects(t *testing.T) {
-	k := cliKey()
-	p8, _ := x509.MarshalPKCS8PrivateKey(k)
-	priv, _ := json.Marshal(jose.JSONWebKey{Key: k})
-	pub, _ := json.Marshal(jose.JSONWebKey{Key: &k.PublicKey})
-	for name, data := range map[string][]byte{
-		"PKCS#8 PEM":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
-		"PKCS#1 PEM":  pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}),
-		"private JWK": priv,
-	} {
-		if len(secretHits(data, k)) == 0 {
-			t.Errorf("%s not detected", name)
-		}
-	}
-	if h := secretHits(pub, k); len(h) != 0 {
-		t.Errorf("public JWK flagged as private: %v", h)
-	}
 }
 
 var cliKey = sync.OnceValue(func() *rsa.PrivateKey {
@@ -169,107 +113,6 @@ func TestKeysGenerate(t *testing.T) {
 		t.Fatalf("text generate: exit %d\n%s", code, out)
 	}
 	r.keys = append(r.keys, storedKey(t, dir, "other"))
-}
-
-// keyFile writes a fixture for import (a test key; the file is what the operator would hand us).
-func keyFile(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestKeysImport(t *testing.T) {
-	skipFileBackendOnWindows(t)
-	k := cliKey()
-	p8, _ := x509.MarshalPKCS8PrivateKey(k)
-	enc, err := pkcs8.MarshalPrivateKey(k, []byte("s3cret"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"}, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0)}
-	certDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	cert, _ := x509.ParseCertificate(certDER)
-	p12, err := pkcs12.Modern.Encode(k, cert, nil, "s3cret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemPKCS8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})
-	encPEM := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc})
-	pwFile := keyFile(t, "pw", []byte("s3cret\n"))
-	cases := []struct {
-		name  string
-		stdin string
-		args  []string
-	}{
-		{"PEM file", "", []string{"--file", keyFile(t, "k.pem", pemPKCS8)}},
-		{"PEM on stdin", string(pemPKCS8), []string{"--file", "-"}},
-		{"encrypted PKCS#8, password file", "", []string{"--file", keyFile(t, "k.enc.pem", encPEM), "--password-file", pwFile}},
-		{"encrypted PKCS#8, password on stdin", "s3cret\n", []string{"--file", keyFile(t, "k2.enc.pem", encPEM), "--password-stdin"}},
-		{"PKCS#12", "", []string{"--file", keyFile(t, "k.p12", p12), "--password-file", pwFile}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := &keysRun{t: t, keys: []*rsa.PrivateKey{k}}
-			dir := t.TempDir()
-			code, out, errOut := r.run(c.stdin, append([]string{"import", "--backend", "file", "--path", dir, "--json"}, c.args...)...)
-			if code != exitOK {
-				t.Fatalf("exit %d: %s", code, errOut)
-			}
-			var info cliKeyInfo
-			decodeJSON(t, out, &info)
-			if info.KID != thumb(t, k) || !storedKey(t, dir, "maskinporten").Equal(k) {
-				t.Fatalf("imported %+v, not the key given", info)
-			}
-			if c.args[1] != "-" && !strings.Contains(info.Advice, "shred -u "+c.args[1]) {
-				t.Errorf("advice does not say to delete the source: %q", info.Advice)
-			}
-		})
-	}
-}
-
-func TestKeysImportRefusals(t *testing.T) {
-	skipFileBackendOnWindows(t)
-	k := cliKey()
-	enc, err := pkcs8.MarshalPrivateKey(k, []byte("s3cret"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	encFile := keyFile(t, "k.enc.pem", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc}))
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	smallFile := keyFile(t, "small.pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(small)}))
-	cases := []struct {
-		name, stdin string
-		args        []string
-		code        int
-		want        string
-	}{
-		{"no password, no terminal", "", []string{"--file", encFile}, exitError, "--password-file"},
-		{"wrong password", "nope\n", []string{"--file", encFile, "--password-stdin"}, exitError, "wrong password"},
-		{"RSA-1024", "", []string{"--file", smallFile}, exitError, "RSA-1024"},
-		{"missing file flag", "", nil, exitUsage, "--file"},
-		{"password as a flag value", "", []string{"--file", encFile, "--password", "s3cret"}, exitUsage, "not defined"},
-		{"key and password both on stdin", "", []string{"--file", "-", "--password-stdin"}, exitUsage, "cannot be combined"},
-		{"no such file", "", []string{"--file", filepath.Join(t.TempDir(), "absent")}, exitError, "no such file"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := &keysRun{t: t, keys: []*rsa.PrivateKey{k, small}}
-			dir := t.TempDir()
-			code, _, errOut := r.run(c.stdin, append([]string{"import", "--backend", "file", "--path", dir}, c.args...)...)
-			if code != c.code || !strings.Contains(errOut, c.want) {
-				t.Fatalf("exit %d (want %d), stderr %q (want %q)", code, c.code, errOut, c.want)
-			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-				t.Fatalf("a refused import left %v", entries)
-			}
-		})
-	}
 }
 
 func TestKeysPublicListDelete(t *testing.T) {
