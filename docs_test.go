@@ -3,6 +3,7 @@ package systemuseragent_test
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"os"
 	"os/exec"
 	"path"
@@ -21,14 +22,7 @@ import (
 // leaves the repository is a dead link for its reader.
 func TestMarkdownLinks(t *testing.T) {
 	files := trackedFiles(t)
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".md") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatalf("read %s: %v", f, err)
-		}
+	for f, src := range readTracked(t, files, ".md") {
 		for _, l := range markdownLinks(string(src)) {
 			if err := checkLink(f, l.dest, files); err != nil {
 				t.Errorf("%s:%d: link %q: %v", f, l.line, l.dest, err)
@@ -129,6 +123,25 @@ func trackedFiles(t *testing.T) []string {
 	return files
 }
 
+// readTracked yields the name and contents of each of files that ends in suffix, failing the test if
+// one cannot be read.
+func readTracked(t *testing.T, files []string, suffix string) iter.Seq2[string, []byte] {
+	return func(yield func(string, []byte) bool) {
+		for _, f := range files {
+			if !strings.HasSuffix(f, suffix) {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatalf("read %s: %v", f, err)
+			}
+			if !yield(f, b) {
+				return
+			}
+		}
+	}
+}
+
 // mdLink is one link target and the line it is on.
 type mdLink struct {
 	dest string
@@ -146,19 +159,7 @@ var (
 // definitions and autolinks, outside fenced code blocks and code spans.
 func markdownLinks(src string) []mdLink {
 	var links []mdLink
-	fence := ""
-	for i, line := range strings.Split(src, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
-			continue
-		}
+	for i, line := range outsideFences(src) {
 		line = codeSpan.ReplaceAllString(line, "")
 		if m := refDef.FindStringSubmatch(line); m != nil {
 			links = append(links, mdLink{m[1], i + 1})
@@ -172,6 +173,30 @@ func markdownLinks(src string) []mdLink {
 		}
 	}
 	return links
+}
+
+// outsideFences yields the index and text of each line of a Markdown text that is outside fenced code
+// blocks (``` or ~~~), leaving out the fence lines themselves.
+func outsideFences(src string) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		fence := ""
+		for i, line := range strings.Split(src, "\n") {
+			trimmed := strings.TrimSpace(line)
+			if fence != "" {
+				if strings.HasPrefix(trimmed, fence) {
+					fence = ""
+				}
+				continue
+			}
+			if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
+				fence = trimmed[:3]
+				continue
+			}
+			if !yield(i, line) {
+				return
+			}
+		}
+	}
 }
 
 var scheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
@@ -223,19 +248,7 @@ func checkLinkWith(from, dest string, files []string, readMD func(string) (strin
 func headingAnchors(src string) []string {
 	var anchors []string
 	seen := map[string]int{}
-	fence := ""
-	for _, line := range strings.Split(src, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
-			continue
-		}
+	for _, line := range outsideFences(src) {
 		text, ok := strings.CutPrefix(line, "#")
 		if !ok {
 			continue
@@ -273,27 +286,13 @@ func TestDocumentedTestsExist(t *testing.T) {
 	files := trackedFiles(t)
 	defined := map[string]bool{}
 	funcDecl := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)\w*)\(`)
-	for _, f := range files {
-		if !strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatalf("read %s: %v", f, err)
-		}
+	for _, b := range readTracked(t, files, "_test.go") {
 		for _, m := range funcDecl.FindAllSubmatch(b, -1) {
 			defined[string(m[1])] = true
 		}
 	}
 	named := 0
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".md") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatalf("read %s: %v", f, err)
-		}
+	for f, b := range readTracked(t, files, ".md") {
 		for _, m := range testNameSpan.FindAllSubmatchIndex(b, -1) {
 			name := string(b[m[2]:m[3]])
 			named++
