@@ -230,9 +230,11 @@ func setHygiene(h http.Header, date []string) {
 // hygieneHeaders are the D16 headers, keys canonical. Each value slice is shared by every response,
 // which saves an allocation per header on the hot path: it is safe because its length equals its
 // capacity (an Add appends into a new array) and nothing writes into a header's value slice in place.
-// With Date they are eight headers, which a Go map holds in one group of slots (a ninth would double
-// what net/http allocates and copies for the header map of every response): a reply that fits net/http's
-// 2 KiB response buffer leaves Content-Length to net/http (servedReply.write).
+// With Date they are six headers (Content-Length makes seven), which a Go map holds in one group of
+// slots (a ninth would double what net/http allocates and copies for the header map of every response):
+// a reply that fits net/http's 2 KiB response buffer leaves Content-Length to net/http
+// (servedReply.write). X-Frame-Options and Referrer-Policy are not sent: the agent serves no HTML
+// (docs/security.md, D16).
 var hygieneHeaders = []struct {
 	key   string
 	value []string
@@ -241,8 +243,6 @@ var hygieneHeaders = []struct {
 	{"Pragma", []string{"no-cache"}},
 	{"X-Content-Type-Options", []string{"nosniff"}},
 	{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
-	{"X-Frame-Options", []string{"DENY"}},
-	{"Referrer-Policy", []string{"no-referrer"}},
 	{"Content-Type", []string{"application/json"}},
 }
 

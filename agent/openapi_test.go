@@ -294,8 +294,7 @@ func decodeJSONBody(body []byte) (any, error) {
 func checkHygiene(t *testing.T, name string, h http.Header) {
 	t.Helper()
 	for k, want := range map[string]string{"Cache-Control": "no-store", "Pragma": "no-cache",
-		"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-		"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+		"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"} {
 		if got := h.Get(k); got != want {
 			t.Errorf("%s: %s = %q, want %q (described in %s)", name, k, got, want, openAPIPath)
 		}

@@ -86,8 +86,6 @@ func serveBare(b *testing.B, size int, hardened, readsBody bool) string {
 			h.Set("Pragma", "no-cache")
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "no-referrer")
 		}
 		h.Set("Content-Type", "application/json")
 		h.Set("Cache-Control", "no-store")
