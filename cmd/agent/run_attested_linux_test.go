@@ -47,15 +47,9 @@ func TestRunUnixSocketMapsAccounts(t *testing.T) {
 unix_socket: %s
 `, setup.DemoScope, sock))
 
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "run", "--config", f.cfgPath, "--state-dir", filepath.Join(f.dir, "state"))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{listen: f.listen, logs: logs, cmd: cmd, exited: make(chan error, 1)}
-	go func() { s.exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	s := &server{dir: f.dir, cfgPath: f.cfgPath, listen: f.listen}
+	s.run(t, bin)
+	cmd, logs := s.cmd, s.logs
 	waitUntil(t, "the socket", s, func() bool { _, err := os.Stat(sock); return err == nil })
 
 	// token asks for a token as uid (nil: this test's root) with curl's -d arguments; over the socket

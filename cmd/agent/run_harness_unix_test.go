@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/systemuser-agent/systemuser-agent/callersecret"
+	"github.com/systemuser-agent/systemuser-agent/internal/testlog"
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
 	"github.com/systemuser-agent/systemuser-agent/setup"
@@ -23,7 +24,7 @@ import (
 type server struct {
 	dir, cfgPath, listen, secret, kid, clientID string
 	ks                                          keystore.Store
-	logs                                        *syncBuffer
+	logs                                        *testlog.Buffer
 	cmd                                         *exec.Cmd
 	exited                                      chan error
 }
@@ -31,7 +32,7 @@ type server struct {
 // newServer makes a file-backend key and a config for the organisation's system on client clientID.
 func newServer(t *testing.T, sb *sandbox.Sandbox, clientID, sysID string) *server {
 	t.Helper()
-	s := &server{dir: t.TempDir(), clientID: clientID, listen: freeLoopbackAddr(t), logs: &syncBuffer{}}
+	s := &server{dir: t.TempDir(), clientID: clientID, listen: freeLoopbackAddr(t)}
 	var err error
 	if s.ks, err = keystore.Open(keystore.Options{Backend: keystore.BackendFile, Dir: filepath.Join(s.dir, "keys"), AllowFile: true}); err != nil {
 		t.Fatal(err)
@@ -85,8 +86,13 @@ func (s *server) agent(t *testing.T, bin string, args ...string) string {
 	return string(out)
 }
 
-func (s *server) start(t *testing.T, bin string) {
+// run starts `agent run` from bin on the server's config, with its state in dir/state and its output in
+// logs, and kills it when the test ends.
+func (s *server) run(t *testing.T, bin string) {
 	t.Helper()
+	if s.logs == nil {
+		s.logs = &testlog.Buffer{}
+	}
 	s.cmd = exec.Command(bin, "run", "--config", s.cfgPath, "--state-dir", filepath.Join(s.dir, "state"))
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -95,6 +101,12 @@ func (s *server) start(t *testing.T, bin string) {
 	s.exited = make(chan error, 1)
 	go func() { s.exited <- s.cmd.Wait() }()
 	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
+}
+
+// start runs the server (see run) and waits until it answers /healthz.
+func (s *server) start(t *testing.T, bin string) {
+	t.Helper()
+	s.run(t, bin)
 	waitUntil(t, "server "+s.listen+" to serve", s, func() bool {
 		resp, err := http.Get("http://" + s.listen + "/healthz")
 		if err == nil {
@@ -108,6 +120,7 @@ func (s *server) token(t *testing.T) (string, error) {
 	return setup.LocalToken(t.Context(), http.DefaultClient, "http://"+s.listen+"/oauth2/token", "sap", s.secret)
 }
 
+// waitUntil waits up to 60 s for cond, failing if the time runs out or the (started) server s exits first.
 func waitUntil(t *testing.T, what string, s *server, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -120,6 +133,9 @@ func waitUntil(t *testing.T, what string, s *server, cond func() bool) {
 			}
 		}
 		if time.Now().After(deadline) {
+			if s != nil && s.logs != nil {
+				t.Fatalf("timed out waiting for %s\n%s", what, s.logs.String())
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -3,11 +3,8 @@
 package main
 
 import (
-	"bytes"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,21 +14,7 @@ import (
 
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 	"github.com/systemuser-agent/systemuser-agent/sandbox"
-	"github.com/systemuser-agent/systemuser-agent/setup"
 )
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestRunProcessRotatesKeyOnSIGHUP: a real agent process serves tokens to callers that ask without pause.
 // `agent keys rotate` makes the next key, its public key is registered on the client, `agent keys
@@ -48,59 +31,15 @@ func TestRunProcessRotatesKeyOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
-	cmd := exec.Command(bin, "run", "--config", cfgPath, "--state-dir", filepath.Join(dir, "state"))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() { _ = cmd.Process.Kill() }()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for !cond() {
-			select {
-			case err := <-exited:
-				t.Fatalf("the agent exited (%v) while waiting for %s\n%s", err, what, logs.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s\n%s", what, logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("the agent to serve", func() bool {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	s := &server{dir: dir, cfgPath: cfgPath, listen: listen, secret: secret}
+	s.start(t, bin)
+	cmd, logs, exited, pid := s.cmd, s.logs, s.exited, s.cmd.Process.Pid
+	waitFor := func(what string, cond func() bool) { t.Helper(); waitUntil(t, what, s, cond) }
 
 	var ok, failed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := setup.LocalToken(t.Context(), http.DefaultClient, "http://"+listen+"/oauth2/token", "sap", secret); err != nil {
-					failed.Add(1)
-					t.Errorf("caller: %v", err)
-				} else {
-					ok.Add(1)
-				}
-			}
-		})
-	}
+	load(t, stop, &wg, &ok, &failed, s, s, s)
 	defer func() { close(stop); wg.Wait() }()
 	waitFor("callers served", func() bool { return ok.Load() > 20 })
 

@@ -3,9 +3,7 @@
 package main
 
 import (
-	"bytes"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -24,27 +22,10 @@ func TestRunProcessStopsCleanlyOnSIGTERM(t *testing.T) {
 	sb, cfg, secret, listen := startSandboxAgentConfig(t)
 	dir := filepath.Dir(cfg)
 
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "run", "--config", cfg, "--state-dir", filepath.Join(dir, "state"))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() { _ = cmd.Process.Kill() }()
+	s := &server{dir: dir, cfgPath: cfg, listen: listen}
+	s.start(t, bin)
+	cmd, logs, exited := s.cmd, s.logs, s.exited
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the agent did not come up: %v\n%s", err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 
 	// The first token request is cold: the agent's grant sits in the sandbox for 2 s.
 	sb.Inject(sandbox.TargetMaskinporten, sandbox.Fault{Delay: 2 * time.Second, Times: 1})
