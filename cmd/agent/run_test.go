@@ -29,15 +29,7 @@ func TestRunOnSandboxConfig(t *testing.T) {
 	defer cancel()
 
 	_, cfgPath, secret, listen := startSandboxAgentConfig(t, "altinn:other")
-	dir := filepath.Dir(cfgPath)
-
-	var stderr bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"run", "--config", cfgPath, "--state-dir", filepath.Join(dir, "state")},
-			&env{stdin: new(bytes.Buffer), stdout: new(bytes.Buffer), stderr: &stderr})
-	}()
-	waitHealthy(t, "http://"+listen+"/healthz", done, &stderr)
+	done, stderr := serveInProcess(t, ctx, cfgPath, listen)
 
 	tokenURL := "http://" + listen + "/oauth2/token"
 	for _, tc := range []struct {
@@ -97,6 +89,20 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveInProcess runs "agent run" on cfgPath, with its state beside it, in this process until ctx ends,
+// and waits until listen answers /healthz. It returns run's exit code to come and its stderr.
+func serveInProcess(t *testing.T, ctx context.Context, cfgPath, listen string) (<-chan int, *bytes.Buffer) {
+	t.Helper()
+	stderr := new(bytes.Buffer)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--config", cfgPath, "--state-dir", filepath.Join(filepath.Dir(cfgPath), "state")},
+			&env{stdin: new(bytes.Buffer), stdout: new(bytes.Buffer), stderr: stderr})
+	}()
+	waitHealthy(t, "http://"+listen+"/healthz", done, stderr)
+	return done, stderr
 }
 
 // waitHealthy polls url until it answers 200, failing if run exits first or 20 s pass.

@@ -83,13 +83,7 @@ func TestTPM2KeysAndRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	var stderr bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"run", "--config", cfgPath, "--state-dir", filepath.Join(dir, "state")},
-			&env{stdin: new(bytes.Buffer), stdout: new(bytes.Buffer), stderr: &stderr})
-	}()
-	waitHealthy(t, "http://"+listen+"/healthz", done, &stderr)
+	done, stderr := serveInProcess(t, ctx, cfgPath, listen)
 	var ready struct {
 		Key *struct {
 			Backend    string `json:"backend"`
@@ -124,7 +118,7 @@ func TestTPM2KeysAndRun(t *testing.T) {
 	setKey(keystore.SWTPMDevice("127.0.0.1", realdeps.SWTPM(t)))
 	stderr.Reset()
 	code = run(context.Background(), []string{"run", "--config", cfgPath, "--state-dir", filepath.Join(dir, "state")},
-		&env{stdin: new(bytes.Buffer), stdout: new(bytes.Buffer), stderr: &stderr})
+		&env{stdin: new(bytes.Buffer), stdout: new(bytes.Buffer), stderr: stderr})
 	if code == exitOK || !strings.Contains(stderr.String(), "made by another TPM") || !strings.Contains(stderr.String(), "agent keys generate --backend tpm2") {
 		t.Fatalf("run with another TPM's key file: exit %d:\n%s", code, stderr.String())
 	}
