@@ -4,7 +4,6 @@ package main
 
 import (
 	"crypto"
-	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -48,22 +47,7 @@ func newServer(t *testing.T, sb *sandbox.Sandbox, clientID, sysID string) *serve
 	}
 	s.secret = string(cs.Reveal())
 	s.cfgPath = filepath.Join(s.dir, "config.yaml")
-	writeFile(t, s.cfgPath, fmt.Sprintf(`environment: sandbox
-endpoints: {maskinporten_issuer: %s, maskinporten_token: %s, altinn: %s}
-organization: "%s"
-maskinporten:
-  client_id: %s
-  key: {backend: file, name: maskinporten, path: %s}
-system:
-  id: %s
-  name: {nb: Kjøring, nn: Køyring, en: Run}
-  description: {nb: Test, nn: Test, en: Test}
-  rights: [{resource: example-resource}]
-system_users: [{name: default, scopes: [%s]}]
-listen: %s
-clients: [{id: sap, secret_sha256: %s, system_users: [default], scopes: [%s]}]
-`, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), setup.DemoOrg, clientID, filepath.Join(s.dir, "keys"),
-		sysID, setup.DemoScope, s.listen, cs.Digest(), setup.DemoScope))
+	writeSandboxConfig(t, s.cfgPath, sb, clientID, filepath.Join(s.dir, "keys"), sysID, s.listen, cs.Digest())
 	return s
 }
 

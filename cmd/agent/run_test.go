@@ -139,6 +139,15 @@ func sandboxConfig(t *testing.T, sb *sandbox.Sandbox, dir, clientID, keyDir, lis
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
+	writeSandboxConfig(t, cfgPath, sb, clientID, keyDir, sysID, listen, digest)
+	return cfgPath
+}
+
+// writeSandboxConfig writes to cfgPath a config for the sandbox sb: the organisation's system sysID on
+// Maskinporten client clientID, a file-backend key in keyDir, one system user "default" and one caller
+// "sap" with the given secret digest, serving on listen.
+func writeSandboxConfig(t *testing.T, cfgPath string, sb *sandbox.Sandbox, clientID, keyDir, sysID, listen, digest string) {
+	t.Helper()
 	writeFile(t, cfgPath, fmt.Sprintf(`environment: sandbox
 endpoints:
   maskinporten_issuer: %s
@@ -163,7 +172,6 @@ clients:
     system_users: [default]
     scopes: [%s]
 `, sb.MaskinportenIssuer(), sb.MaskinportenTokenURL(), sb.AltinnURL(), setup.DemoOrg, clientID, keyDir, sysID, setup.DemoScope, listen, digest, setup.DemoScope))
-	return cfgPath
 }
 
 // startSandboxAgentConfig starts a sandbox, makes a file-backend key, registers its public key on a new
