@@ -50,6 +50,10 @@ type DrillStats struct {
 	FaultsInjected int64             `json:"faults_injected"`
 	Errors         map[string]int64  `json:"errors"`
 	TokensByKey    []DrillGrantCount `json:"tokens_by_key"`
+	// TokensByKID counts issued tokens per kid of the grant ("" for x5c); LastGrant is the latest
+	// token's grant (absent before the first): which key signed what the agent serves now.
+	TokensByKID map[string]int64 `json:"tokens_by_kid"`
+	LastGrant   *IssuedGrant     `json:"last_grant,omitempty"`
 }
 
 // drillAPI is the drill API: counters and fault injection for load scripts. It answers loopback
@@ -145,7 +149,10 @@ func optDuration(field, s string) (time.Duration, error) {
 func statsOf(st Stats) DrillStats {
 	out := DrillStats{TokenRequests: st.TokenRequests, TokensIssued: st.TokensIssued, GrantsRejected: st.GrantsRejected,
 		Exchanges: st.Exchanges, AltinnRequests: st.AltinnRequests, FaultsInjected: st.FaultsInjected,
-		Errors: st.Errors, TokensByKey: []DrillGrantCount{}}
+		Errors: st.Errors, TokensByKey: []DrillGrantCount{}, TokensByKID: st.TokensByKID}
+	if st.LastGrant != (IssuedGrant{}) {
+		out.LastGrant = &st.LastGrant
+	}
 	for k, n := range st.TokensByKey {
 		out.TokensByKey = append(out.TokensByKey, DrillGrantCount{ClientID: k.ClientID, Scopes: k.Scopes, Org: k.Org,
 			ExternalRef: k.ExternalRef, Resource: k.Resource, Count: n})

@@ -40,6 +40,22 @@ type Stats struct {
 	Errors map[string]int64
 	// TokensByKey counts issued Maskinporten tokens per cache key.
 	TokensByKey map[GrantKey]int64
+	// TokensByKID counts issued Maskinporten tokens per kid of the grant ("" for an x5c grant): which of
+	// a client's keys signs, as during a key rotation.
+	TokensByKID map[string]int64
+	// LastGrant is the grant of the latest token issued (zero before the first).
+	LastGrant IssuedGrant
+}
+
+// IssuedGrant names the grant behind one issued Maskinporten token, so a test can tell which key a
+// token the agent served came from (its jti is the token's).
+type IssuedGrant struct {
+	// ClientID is the grant's iss.
+	ClientID string `json:"client_id"`
+	// KID is the grant's kid; "" for an enterprise-certificate (x5c) grant.
+	KID string `json:"kid"`
+	// TokenJTI is the jti of the access token issued for the grant.
+	TokenJTI string `json:"token_jti"`
 }
 
 // counters back Stats. The scalar counters are atomics; the maps sit behind mu.
@@ -49,10 +65,12 @@ type counters struct {
 	mu     sync.Mutex
 	errors map[string]int64
 	byKey  map[GrantKey]int64
+	byKID  map[string]int64
+	last   IssuedGrant
 }
 
 func newCounters() *counters {
-	return &counters{errors: map[string]int64{}, byKey: map[GrantKey]int64{}}
+	return &counters{errors: map[string]int64{}, byKey: map[GrantKey]int64{}, byKID: map[string]int64{}}
 }
 
 // Stats returns a copy of the counters. Each counter is exact; the set is not one atomic snapshot.
@@ -69,6 +87,7 @@ func (s *Sandbox) Stats() Stats {
 	c.mu.Lock()
 	st.Errors = maps.Clone(c.errors)
 	st.TokensByKey = maps.Clone(c.byKey)
+	st.TokensByKID, st.LastGrant = maps.Clone(c.byKID), c.last
 	c.mu.Unlock()
 	return st
 }
@@ -82,6 +101,8 @@ func (s *Sandbox) ResetStats() {
 	c.mu.Lock()
 	clear(c.errors)
 	clear(c.byKey)
+	clear(c.byKID)
+	c.last = IssuedGrant{}
 	c.mu.Unlock()
 }
 
@@ -115,10 +136,12 @@ func (c *counters) rejected(code string) {
 	c.mu.Unlock()
 }
 
-// issued counts a token issued for key.
-func (c *counters) issued(key GrantKey) {
+// issued counts a token issued for key, its grant g.
+func (c *counters) issued(key GrantKey, g IssuedGrant) {
 	c.tokensIssued.Add(1)
 	c.mu.Lock()
 	c.byKey[key]++
+	c.byKID[g.KID]++
+	c.last = g
 	c.mu.Unlock()
 }

@@ -212,6 +212,32 @@ func TestStats(t *testing.T) {
 	}
 }
 
+// TestStatsByKID: each issued token is counted under the kid of its grant, and LastGrant names the
+// latest one's client, kid and the jti of the token issued (what a rotation test compares with a served
+// token); a rejected grant changes neither; ResetStats clears both.
+func TestStatsByKID(t *testing.T) {
+	e := newMPEnv(t)
+	other := testKeys()[1]
+	must(t, e.s.AddClientKey(testClientID, ClientKey{KID: "next", Public: &other.PublicKey}))
+	withNext := func(g *grantSpec) { g.header["kid"], g.key = "next", other }
+	e.mustToken(e.grant())
+	last := e.mustToken(e.grant(withNext)).AccessToken
+	e.post(e.grant(func(g *grantSpec) { g.header["kid"] = "next" })) // signed with the other key: MP-124
+	_, claims := e.verifyWithJWKS(last)
+	st := e.s.Stats()
+	want := IssuedGrant{ClientID: testClientID, KID: "next", TokenJTI: claims["jti"].(string)}
+	if st.TokensByKID[testKID] != 1 || st.TokensByKID["next"] != 1 || len(st.TokensByKID) != 2 || st.LastGrant != want {
+		t.Errorf("by kid %v, last grant %+v; want one token per kid and %+v", st.TokensByKID, st.LastGrant, want)
+	}
+	if d := statsOf(st); d.LastGrant == nil || *d.LastGrant != want || d.TokensByKID["next"] != 1 {
+		t.Errorf("the drill API's stats: %+v", d)
+	}
+	e.s.ResetStats()
+	if st := e.s.Stats(); len(st.TokensByKID) != 0 || st.LastGrant != (IssuedGrant{}) || statsOf(st).LastGrant != nil {
+		t.Errorf("after ResetStats: %+v", st)
+	}
+}
+
 // TestConcurrentGrants runs grants from several goroutines while keys rotate and client keys change, for
 // the race detector; every grant must succeed and each is counted once.
 func TestConcurrentGrants(t *testing.T) {

@@ -21,6 +21,8 @@ type tokenReply struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
 	Scope       string `json:"scope"`
+	// grant is what the counters record of the token's grant (not sent).
+	grant IssuedGrant
 }
 
 // orgRef is an ISO 6523 party reference; ID is upper-case as in real tokens.
@@ -64,7 +66,7 @@ func (m *maskinporten) token(w http.ResponseWriter, r *http.Request) {
 			"status", gerr.status, "error", gerr.err, "code", gerr.code, "correlation_id", corr)
 		return
 	}
-	m.s.stats.issued(key)
+	m.s.stats.issued(key, reply.grant)
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, reply)
 	m.s.log.Info("sandbox maskinporten: token issued", "client_id", key.ClientID, "scope", reply.Scope,
@@ -136,6 +138,7 @@ func (m *maskinporten) grant(r *http.Request) (*tokenReply, GrantKey, *grantErro
 		m.s.log.Error("sandbox maskinporten: issue token", "err", err)
 		return nil, key, newGrantError(http.StatusInternalServerError, "server_error", "", "the sandbox could not sign the token")
 	}
+	reply.grant.ClientID, reply.grant.KID = c.id, t.kid
 	return reply, key, nil
 }
 
@@ -219,5 +222,6 @@ func (m *maskinporten) issue(c client, amr string, scopes []string, resource str
 	if err != nil {
 		return nil, err
 	}
-	return &tokenReply{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(lifetime / time.Second), Scope: scope}, nil
+	return &tokenReply{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(lifetime / time.Second), Scope: scope,
+		grant: IssuedGrant{TokenJTI: claims.Jti}}, nil
 }
