@@ -124,7 +124,7 @@ func (k *kardianosBackend) status() (Status, error) {
 	st.Installed, st.Enabled = true, true
 	switch s {
 	case service.StatusRunning:
-		st.State = StateRunning
+		st.State, st.PID = StateRunning, servicePID(k.o.Name)
 	case service.StatusStopped:
 		st.State = StateStopped
 	}

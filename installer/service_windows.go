@@ -72,6 +72,32 @@ func leastPrivilege(s *mgr.Service) error {
 	return nil
 }
 
+// servicePID is the process id of the running service name as the service manager reports it
+// (QueryServiceStatusEx), 0 when it cannot say: what "agent service status" shows, as systemd's MainPID
+// on Linux, so a restart can be told from a reload.
+func servicePID(name string) int {
+	m, err := windows.OpenSCManager(nil, nil, windows.SC_MANAGER_CONNECT) // least access: status needs no elevation
+	if err != nil {
+		return 0
+	}
+	defer windows.CloseServiceHandle(m)
+	n, err := windows.UTF16PtrFromString(name)
+	if err != nil {
+		return 0
+	}
+	s, err := windows.OpenService(m, n, windows.SERVICE_QUERY_STATUS)
+	if err != nil {
+		return 0
+	}
+	defer windows.CloseServiceHandle(s)
+	var p windows.SERVICE_STATUS_PROCESS
+	var need uint32
+	if err := windows.QueryServiceStatusEx(s, windows.SC_STATUS_PROCESS_INFO, (*byte)(unsafe.Pointer(&p)), uint32(unsafe.Sizeof(p)), &need); err != nil {
+		return 0
+	}
+	return int(p.ProcessId)
+}
+
 // InstalledAccount is the account the installed service name runs as, as the service manager records
 // it (a SID string for LocalSystem); "" when the service is not installed. The key hand-over checks this
 // account, so the CLI, the service and the installer agree on one account whatever install was told.

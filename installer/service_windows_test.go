@@ -15,7 +15,7 @@ import (
 )
 
 // TestLeastPrivilege installs a throwaway service (administrator only), reads its account back
-// (InstalledAccount) and checks what leastPrivilege sets, read back from the service manager: the service SID type and SeChangeNotifyPrivilege as the only
+// (InstalledAccount), its process id while stopped (none), and checks what leastPrivilege sets, read back from the service manager: the service SID type and SeChangeNotifyPrivilege as the only
 // required privilege. That the token then lacks the others is docs/windows-test-plan.md step 18.
 func TestLeastPrivilege(t *testing.T) {
 	m, err := mgr.Connect()
@@ -37,6 +37,14 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	if acct, err := InstalledAccount(s.Name + "-missing"); err != nil || acct != "" {
 		t.Errorf("InstalledAccount of no service = %q, %v; want empty", acct, err)
+	}
+	// A service that is not running, or not there, has no process id (a running one's is
+	// packaging.TestWineEndToEnd's: it changes with a restart and not with a key switch).
+	if pid := servicePID(s.Name); pid != 0 {
+		t.Errorf("servicePID of a stopped service = %d, want 0", pid)
+	}
+	if pid := servicePID(s.Name + "-missing"); pid != 0 {
+		t.Errorf("servicePID of no service = %d, want 0", pid)
 	}
 	if err := leastPrivilege(s); err != nil {
 		if winelane.Active && errors.Is(err, windows.ERROR_INVALID_LEVEL) {
