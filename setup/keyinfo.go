@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"runtime"
 
 	"github.com/systemuser-agent/systemuser-agent/keystore"
 )
@@ -121,10 +122,21 @@ func RotateAdvice(name string, old, nw KeyInfo) string {
 // ActivateAdvice is what `agent keys activate` tells a person: the running service switches on reload,
 // and after 2 more minutes the set without the old key is uploaded.
 func ActivateAdvice(name string, nw KeyInfo, old *KeyInfo, rl ReloadOutcome) string {
+	return activateAdvice(runtime.GOOS, name, nw, old, rl)
+}
+
+// activateAdvice is ActivateAdvice on goos: how an agent outside the service manager takes the new key
+// differs (Linux: SIGHUP; Windows: a reload reaches the installed service's hand-over pipe only, so an
+// "agent run" in a terminal takes it when started again).
+func activateAdvice(goos, name string, nw KeyInfo, old *KeyInfo, rl ReloadOutcome) string {
 	s := fmt.Sprintf("%q is now the new key (kid %s); the old one is kept as %q.\n"+
 		"This is safe only if the JWK set with both keys was uploaded at least 2 minutes ago (Maskinporten propagation).\n"+
 		"If the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint), then reload again.\n",
 		name, nw.KID, keystore.PreviousName(name), nw.KID)
+	foreground := "kill -HUP its pid"
+	if goos == "windows" {
+		foreground = "stop it with Ctrl-C and start it again"
+	}
 	switch {
 	case rl.Sent && rl.KID == nw.KID:
 		s += fmt.Sprintf("The running service was reloaded and signs with kid %s now (no restart).\n", rl.KID)
@@ -132,7 +144,7 @@ func ActivateAdvice(name string, nw KeyInfo, old *KeyInfo, rl ReloadOutcome) str
 		s += fmt.Sprintf("The running service was reloaded, but signs with kid %q, not %s. %s\n", rl.KID, nw.KID, rl.Reason)
 	default:
 		s += fmt.Sprintf("No running service was reloaded (%s). The running service switches with no restart after: %s "+
-			"(an \"agent run\" in a terminal: kill -HUP its pid).\n", rl.Reason, rl.Command)
+			"(an \"agent run\" in a terminal: %s).\n", rl.Reason, rl.Command, foreground)
 	}
 	s += "After more than 2 more minutes, register the set without the old key: agent keys upload (keeps the other servers' keys).\n"
 	if old != nil {
