@@ -44,7 +44,9 @@ const wineOrg = "314250052"
 //     and nothing of it is stored;
 //  6. a caller is added (`clients add --print-secret`, no secret file) and the service restarted; the
 //     caller gets a token from the served endpoint over loopback TCP, and its claims name the system user
-//     setup recorded.
+//     setup recorded, and the service manager reports a new process id for the restarted service;
+//  7. a key rotation through the CLI against the running service, with no restart and a caller polling
+//     throughout (wineRun.rotate, lanewinerotate_windows_test.go).
 //
 // What wine cannot prove (docs/windows-test-plan.md has the real-Windows steps): wine runs every process
 // as one account, so the service runs as the test's account, not as the virtual account NT SERVICE\
@@ -53,7 +55,7 @@ const wineOrg = "314250052"
 // DACL, so the lane build skips those checks), the service SID type, required privileges, delayed start
 // and recovery on error exits (wine's service manager lacks them); a caller's secret file (wine cannot
 // keep its DACL, so the caller takes its secret once from --print-secret); Credential Manager per account;
-// the Event Log's contents.
+// the Event Log's contents; the hand-over pipe's DACL refusing a caller that is not elevated (step 23).
 func TestWineEndToEnd(t *testing.T) {
 	exe := os.Getenv("SUA_WINE_AGENT_EXE")
 	if exe == "" {
@@ -132,8 +134,13 @@ func TestWineEndToEnd(t *testing.T) {
 		"--json", "--config", w.cfg)), &added); err != nil || added.Secret == "" {
 		t.Fatalf("clients add: %v", err)
 	}
+	pid := w.servicePID()
 	w.ok("service", "restart", "--config", w.cfg)
-	tok := servedToken(t, "http://"+listen+"/oauth2/token", "e2e-caller", added.Secret)
+	tokenURL := "http://" + listen + "/oauth2/token"
+	tok := servedToken(t, tokenURL, "e2e-caller", added.Secret)
+	if restarted := w.servicePID(); restarted == pid {
+		t.Errorf("the service manager reports process id %d before and after the restart", pid)
+	}
 	var state struct {
 		SystemUsers map[string]struct {
 			SystemUserID string `json:"system_user_id"`
@@ -150,7 +157,10 @@ func TestWineEndToEnd(t *testing.T) {
 	if ready := get(t, "http://"+listen+"/readyz"); !strings.Contains(ready, "keyring") {
 		t.Errorf("/readyz does not name the keyring backend: %s", ready)
 	}
-	t.Logf("nothing to a served token under wine in %s", time.Since(start).Round(time.Second))
+
+	// 7. The rotation.
+	w.rotate(sb, tokenURL, "e2e-caller", added.Secret)
+	t.Logf("nothing to a served token, then a key rotation, under wine in %s", time.Since(start).Round(time.Second))
 }
 
 // wineRun runs agent.exe commands for one end-to-end run.
@@ -192,18 +202,21 @@ func (w *wineRun) ok(args ...string) string {
 // uninstall removes the key (through the running service) and the service; both may be absent.
 func (w *wineRun) uninstall() {
 	if _, err := os.Stat(w.cfg); err == nil {
-		w.run("keys", "delete", "--yes", "--name", w.key, "--config", w.cfg)
+		for _, name := range []string{w.key, w.key + "-next", w.key + "-previous"} {
+			w.run("keys", "delete", "--yes", "--name", name, "--config", w.cfg)
+		}
 	}
 	w.run("service", "uninstall", "--config", w.cfg)
 }
 
-// sandbox starts `agent.exe sandbox` on a free port and returns its URL once it serves.
+// sandbox starts `agent.exe sandbox` on a free port, with its drill API and tokens that live 20 s (the
+// rotation waits for a fresh grant), and returns its URL once it serves.
 func (w *wineRun) sandbox() string {
 	w.t.Helper()
 	addr := freeLoopback(w.t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer
-	cmd := exec.CommandContext(ctx, w.exe, "sandbox", "--listen", addr, "--json")
+	cmd := exec.CommandContext(ctx, w.exe, "sandbox", "--listen", addr, "--json", "--admin", "--token-lifetime", "20s")
 	cmd.Stdout, cmd.Stderr = io.Discard, &logs
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)
@@ -315,34 +328,6 @@ func get(t *testing.T, u string) string {
 	return string(b)
 }
 
-// servedToken gets a token from the agent's endpoint as caller id (client_secret_basic), retrying while
-// the restarted service comes up.
-func servedToken(t *testing.T, tokenURL, id, secret string) string {
-	t.Helper()
-	var last string
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, secret)
-		r, err := http.DefaultClient.Do(req)
-		if err != nil {
-			last = err.Error()
-			continue
-		}
-		var body struct {
-			AccessToken string `json:"access_token"`
-		}
-		raw, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		if r.StatusCode == http.StatusOK && json.Unmarshal(raw, &body) == nil && body.AccessToken != "" {
-			return body.AccessToken
-		}
-		last = r.Status + " " + string(raw)
-	}
-	t.Fatalf("no token from %s: %s", tokenURL, last)
-	return ""
-}
-
 // wineClaims are the claims of a Maskinporten system-user token that the run checks.
 type wineClaims struct {
 	AuthorizationDetails []struct {
@@ -379,19 +364,25 @@ func (c wineClaims) check(t *testing.T, what, want string) {
 // tokenClaims decodes a JWT's claims (the signature is the sandbox's; the claims are what is checked).
 func tokenClaims(t *testing.T, jwt string) wineClaims {
 	t.Helper()
+	var c wineClaims
+	decodeClaims(t, jwt, &c)
+	return c
+}
+
+// decodeClaims decodes a JWT's claims into v.
+func decodeClaims(t *testing.T, jwt string, v any) {
+	t.Helper()
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
 		t.Fatalf("not a JWT: %.20s…", jwt)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	var c wineClaims
 	if err == nil {
-		err = json.Unmarshal(raw, &c)
+		err = json.Unmarshal(raw, v)
 	}
 	if err != nil {
 		t.Fatalf("token claims: %v", err)
 	}
-	return c
 }
 
 // freeLoopback is a free 127.0.0.1 port.
