@@ -65,9 +65,32 @@ func (w *wineRun) rotate(sb, tokenURL, caller, secret string) {
 	switched := time.Now()
 
 	// The token served at the switch may be the cached one (tokens stay valid); the next one the agent
-	// fetches (the sandbox's tokens live 20 s: a refresh follows within about 10 s) must be signed with
-	// the new kid.
+	// fetches (the sandbox's tokens live 20 s: a refresh follows within about 10 s, checked below, after
+	// the runbook's last steps) must be signed with the new kid.
 	atSwitch := tokenJTI(t, servedToken(t, tokenURL, caller, secret))
+
+	// The end of the runbook: the set to upload holds the new key and not the old one, its upload is
+	// confirmed, and the old key is deleted (through the service); "agent service reload" (what activate
+	// prints when it reaches no service) says the same kid; the service tracks the new key's expiry; all
+	// while the caller polls.
+	out = w.ok("keys", "upload", "--config", w.cfg, "--state-dir", w.state)
+	if !strings.Contains(out, rot.Next.KID) || strings.Contains(out, rot.Active.KID) {
+		t.Errorf("keys upload after the switch should print the set with the new kid %s and without the old %s:\n%s", rot.Next.KID, rot.Active.KID, out)
+	}
+	w.ok("keys", "upload", "--uploaded", "--config", w.cfg, "--state-dir", w.state)
+	w.ok("keys", "delete", "--name", w.key+"-previous", "--yes", "--config", w.cfg)
+	if list := w.ok("keys", "list", "--config", w.cfg); strings.Contains(list, rot.Active.KID) || !strings.Contains(list, rot.Next.KID) {
+		t.Errorf("keys list after deleting the previous key:\n%s", list)
+	}
+	var rl struct{ KID string }
+	if out := w.ok("service", "reload", "--json", "--config", w.cfg, "--state-dir", w.state); json.Unmarshal([]byte(out), &rl) != nil || rl.KID != rot.Next.KID {
+		t.Errorf("service reload --json after the switch: %s; want kid %s", out, rot.Next.KID)
+	}
+	if left := expirySeconds(t, strings.TrimSuffix(tokenURL, "/oauth2/token")+"/metrics"); left < 360*86400 || left > 366*86400 {
+		t.Errorf("after the switch the service says its signing key expires in %.0f s, want about one year (the confirmed upload)", left)
+	}
+
+	// The fresh token: served, and the sandbox's latest grant, whose kid is checked, is the one issued it.
 	var last struct{ KID, TokenJTI string }
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
 		jti := tokenJTI(t, servedToken(t, tokenURL, caller, secret))
@@ -83,30 +106,9 @@ func (w *wineRun) rotate(sb, tokenURL, caller, secret string) {
 		}
 	}
 	if last.KID != rot.Next.KID {
-		t.Errorf("the first token fetched after the switch came from a grant signed with kid %q, want the new kid %s (old %s)", last.KID, rot.Next.KID, rot.Active.KID)
+		t.Errorf("the first fresh token after the switch came from a grant signed with kid %q, want the new kid %s (old %s)", last.KID, rot.Next.KID, rot.Active.KID)
 	}
 	fresh := time.Since(switched)
-
-	// The end of the runbook: the set to upload holds the new key and not the old one, its upload is
-	// confirmed, and the old key is deleted (through the service); "agent service reload" (what activate
-	// prints when it reaches no service) says the same kid; all while the caller polls.
-	out = w.ok("keys", "upload", "--config", w.cfg, "--state-dir", w.state)
-	if !strings.Contains(out, rot.Next.KID) || strings.Contains(out, rot.Active.KID) {
-		t.Errorf("keys upload after the switch should print the set with the new kid %s and without the old %s:\n%s", rot.Next.KID, rot.Active.KID, out)
-	}
-	w.ok("keys", "upload", "--uploaded", "--config", w.cfg, "--state-dir", w.state)
-	w.ok("keys", "delete", "--name", w.key+"-previous", "--yes", "--config", w.cfg)
-	if list := w.ok("keys", "list", "--config", w.cfg); strings.Contains(list, rot.Active.KID) || !strings.Contains(list, rot.Next.KID) {
-		t.Errorf("keys list after deleting the previous key:\n%s", list)
-	}
-	var rl struct{ KID string }
-	if out := w.ok("service", "reload", "--json", "--config", w.cfg, "--state-dir", w.state); json.Unmarshal([]byte(out), &rl) != nil || rl.KID != rot.Next.KID {
-		t.Errorf("service reload --json after the switch: %s; want kid %s", out, rot.Next.KID)
-	}
-	// The service tracks the new key's expiry, recorded by the confirmation: about one year.
-	if left := expirySeconds(t, strings.TrimSuffix(tokenURL, "/oauth2/token")+"/metrics"); left < 360*86400 || left > 366*86400 {
-		t.Errorf("after the switch the service says its signing key expires in %.0f s, want about one year (the confirmed upload)", left)
-	}
 	p.finish()
 	if after := w.servicePID(); after != pid {
 		t.Errorf("the service's process id was %d before the switch and %d after: the key switch restarted it", pid, after)
