@@ -74,9 +74,18 @@ func JWKSet(infos ...KeyInfo) map[string][]json.RawMessage {
 	return set
 }
 
-// RotateKey starts a rotation of key name (keystore.Rotate) and describes the active key (with its
-// configured kid) and the next one.
+// RotateKey starts a rotation of key name (keystore.Rotate) and describes the active key and the next
+// one. kid is the configured maskinporten.kid when name is the configured key: then it refuses before
+// anything changes, since the configured kid would name the new key too once it is activated (the reload
+// keeps the kid it signs with, and after a restart grants would carry the old kid: MP-124).
 func RotateKey(ctx context.Context, ks keystore.Store, name, kid string, bits int) (active, next KeyInfo, err error) {
+	if kid != "" {
+		return KeyInfo{}, KeyInfo{}, fmt.Errorf("not rotating key %q: the config sets maskinporten.kid %q, a kid registered by hand "+
+			"for the current key, and a rotated key is registered under its own kid (its RFC 7638 thumbprint). First remove "+
+			"maskinporten.kid from the config, register the current key under the kid `agent keys public` then prints "+
+			"(`agent keys upload`, which keeps the other keys), reload the service (systemctl reload, or `agent service reload`), "+
+			"then rotate", name, kid)
+	}
 	a, n, err := keystore.Rotate(ctx, ks, name, bits)
 	if err != nil {
 		return KeyInfo{}, KeyInfo{}, err

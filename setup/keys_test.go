@@ -63,3 +63,23 @@ func TestSignerMissingKeyGivesTheFix(t *testing.T) {
 		t.Fatalf("missing key: %v", err)
 	}
 }
+
+// TestRotateRefusesConfiguredKID: with maskinporten.kid set for the key, rotation is refused before
+// anything changes (no next key is made), naming the field and the way out; without it, it rotates.
+func TestRotateRefusesConfiguredKID(t *testing.T) {
+	ctx := context.Background()
+	ks := keystore.NewMemory()
+	if _, err := ks.Generate(ctx, "maskinporten", 2048); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := RotateKey(ctx, ks, "maskinporten", "registered-by-hand", 2048)
+	if err == nil || !strings.Contains(err.Error(), "maskinporten.kid") || !strings.Contains(err.Error(), "registered-by-hand") {
+		t.Fatalf("rotate with a configured kid: %v", err)
+	}
+	if names, _ := ks.List(ctx); len(names) != 1 {
+		t.Fatalf("a refused rotation left keys %v", names)
+	}
+	if _, next, err := RotateKey(ctx, ks, "maskinporten", "", 2048); err != nil || next.KID == "" {
+		t.Fatalf("rotate without a configured kid: %+v, %v", next, err)
+	}
+}
