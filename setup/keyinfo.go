@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -140,8 +141,8 @@ func ActivateAdvice(name string, nw KeyInfo, old *KeyInfo, rl ReloadOutcome) str
 func activateAdvice(goos, name string, nw KeyInfo, old *KeyInfo, rl ReloadOutcome) string {
 	s := fmt.Sprintf("%q is now the new key (kid %s); the old one is kept as %q.\n"+
 		"This is safe only if the JWK set with both keys was uploaded at least 2 minutes ago (Maskinporten propagation).\n"+
-		"If the config sets maskinporten.kid, set it to %s (or remove it to use the thumbprint), then reload again.\n",
-		name, nw.KID, keystore.PreviousName(name), nw.KID)
+		"If the config sets maskinporten.kid, remove it (it names the old key), then reload again.\n",
+		name, nw.KID, keystore.PreviousName(name))
 	foreground := "kill -HUP its pid"
 	if goos == "windows" {
 		foreground = "stop it with Ctrl-C and start it again"
@@ -150,7 +151,8 @@ func activateAdvice(goos, name string, nw KeyInfo, old *KeyInfo, rl ReloadOutcom
 	case rl.Sent && rl.KID == nw.KID:
 		s += fmt.Sprintf("The running service was reloaded and signs with kid %s now (no restart).\n", rl.KID)
 	case rl.Sent:
-		s += fmt.Sprintf("The running service was reloaded, but signs with kid %q, not %s. %s\n", rl.KID, nw.KID, rl.Reason)
+		why := cmp.Or(rl.Reason, "It kept its key: its log says why (journalctl -u systemuser-agent, or the Event Log on Windows).")
+		s += fmt.Sprintf("The running service was reloaded, but signs with kid %q, not %s. %s\n", rl.KID, nw.KID, why)
 	default:
 		s += fmt.Sprintf("No running service was reloaded (%s). The running service switches with no restart after: %s "+
 			"(an \"agent run\" in a terminal: %s).\n", rl.Reason, rl.Command, foreground)

@@ -22,6 +22,8 @@ func TestActivateAdvice(t *testing.T) {
 			[]string{"signs with kid new-kid now (no restart)", "agent keys delete --name mp-previous --yes"}, []string{"No running service", "kill -HUP"}},
 		{"old kid still", "linux", ReloadOutcome{Sent: true, KID: "old-kid", Reason: "the config sets kid"},
 			[]string{`signs with kid "old-kid", not new-kid. the config sets kid`}, []string{"now (no restart)"}},
+		{"old kid, no reason given", "windows", ReloadOutcome{Sent: true, KID: "old-kid"},
+			[]string{`signs with kid "old-kid", not new-kid. It kept its key: its log says why`}, []string{"now (no restart)"}},
 		{"no service, linux", "linux", ReloadOutcome{Command: "systemctl reload systemuser-agent", Reason: "the service is stopped"},
 			[]string{"No running service was reloaded (the service is stopped)", "after: systemctl reload systemuser-agent", "in a terminal: kill -HUP its pid"}, nil},
 		{"no service, windows", "windows", ReloadOutcome{Command: "agent service reload", Reason: "the hand-over pipe is not there"},
