@@ -3,11 +3,7 @@ package doctor
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -20,22 +16,8 @@ import (
 // sending anything: missing (error, the import named), no certificate chain under x5c (error), a valid or
 // expiring certificate (ok / warning), and grant_header kid (warning: Digdir's rule is the certificate).
 func TestDoctorAdminClient(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	notAfter := time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "EKSEMPEL AS", SerialNumber: testOrg},
-		NotBefore: notAfter.AddDate(-3, 0, 0), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	certified, err := keystore.WithChain(key, []*x509.Certificate{cert})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, certified := certifiedKey(t, pkix.Name{CommonName: "EKSEMPEL AS", SerialNumber: testOrg}, notAfter, 3)
 	cases := []struct {
 		name   string
 		header string

@@ -20,22 +20,8 @@ import (
 // long it is valid, warns 30 days before it expires (an error once expired), and with grant_header x5c
 // fails without one. It also says whether the key is exportable.
 func TestDoctorEnterpriseCertificate(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	notAfter := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "EKSEMPEL AS"},
-		NotBefore: notAfter.AddDate(-2, 0, 0), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	certified, err := keystore.WithChain(key, []*x509.Certificate{cert})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, certified := certifiedKey(t, pkix.Name{CommonName: "EKSEMPEL AS"}, notAfter, 2)
 	cases := []struct {
 		name    string
 		header  string
@@ -85,4 +71,29 @@ func TestDoctorEnterpriseCertificate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// certifiedKey makes an RSA-2048 key with a self-signed certificate for subject, valid for years up to
+// notAfter, and returns the key alone and the key with its chain (keystore.WithChain).
+func certifiedKey(t *testing.T, subject pkix.Name, notAfter time.Time, years int) (*rsa.PrivateKey, crypto.Signer) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(years)), Subject: subject,
+		NotBefore: notAfter.AddDate(-years, 0, 0), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certified, err := keystore.WithChain(key, []*x509.Certificate{cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, certified
 }
