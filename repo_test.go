@@ -87,14 +87,15 @@ func listPackages(t *testing.T) []pkg {
 // allowedOwn lists, per package, the project packages its non-test code may import (STYLE.md §3). Every
 // package with non-test code must be listed: a new package says here what it may use.
 var allowedOwn = map[string][]string{
-	"agent":            {"tokens", "config"},
-	"tokens":           {},
-	"keystore":         {"internal/winpipe"},          // the Windows hand-over pipe
-	"peer":             {"agent", "internal/winpipe"}, // attested listeners hand agent.AttestedConns
-	"internal/winpipe": {},
-	"config":           {},
-	"sandbox":          {},
-	"registry":         {"tokens"},
+	"agent":             {"tokens", "config", "internal/peercred"},
+	"tokens":            {},
+	"keystore":          {"internal/winpipe", "internal/peercred"}, // the Windows hand-over pipe; the reload socket's peer
+	"peer":              {"agent", "internal/winpipe"},             // attested listeners hand agent.AttestedConns
+	"internal/winpipe":  {},
+	"internal/peercred": {}, // SO_PEERCRED, one reader for agent's callers' socket and keystore's reload socket
+	"config":            {},
+	"sandbox":           {},
+	"registry":          {"tokens"},
 	// jwks: a Maskinporten client's published key set (self-service API, merge); tokens for the admin token.
 	"jwks":         {"tokens"},
 	"installer":    {"config"},

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/systemuser-agent/systemuser-agent/internal/peercred"
 )
 
 // ListenUnix opens the kernel-attested alternative transport (D10): a Unix socket at path inside a
@@ -108,7 +108,8 @@ func (l *peerCredListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if uid, err := peerUID(c); err == nil {
+		if cred, err := peercred.Of(c); err == nil {
+			uid := int(cred.Uid)
 			if name, ok := l.allowed[uid]; ok {
 				return &uidConn{UnixConn: c, uid: uid, osUser: name}, nil
 			}
@@ -129,22 +130,3 @@ type uidConn struct {
 func (c *uidConn) OSUser() string { return c.osUser }
 
 func (c *uidConn) peerID() string { return "uid:" + strconv.Itoa(c.uid) }
-
-// peerUID is the uid the kernel recorded for the peer at connect time.
-func peerUID(c *net.UnixConn) (int, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if cerr != nil {
-		return -1, cerr
-	}
-	return int(cred.Uid), nil
-}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/systemuser-agent/systemuser-agent/internal/peercred"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,17 +107,5 @@ func peerCred(c net.Conn) (*unix.Ucred, error) {
 	if !ok {
 		return nil, fmt.Errorf("not a Unix socket connection (%T)", c)
 	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var cred *unix.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) { cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
-		return nil, err
-	}
-	if serr != nil {
-		return nil, fmt.Errorf("read the peer's credentials (SO_PEERCRED): %w", serr)
-	}
-	return cred, nil
+	return peercred.Of(uc)
 }
