@@ -158,7 +158,7 @@ func TestReloadSocketHandsOverKeyAndConfig(t *testing.T) {
 		wantReason string
 	}{
 		{"broken config", []byte("environment: sandbox\norganization: [broken\n"), pemKey(t, nw), "YAML syntax"},
-		{"unreadable key", reloadConfig("erp"), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), "handed-over key does not read"},
+		{"unreadable key", reloadConfig("erp"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0, 0, 0}}), "handed-over key does not read"},
 	}
 	for _, tc := range bad {
 		_, err := s.send(os.Getpid(), tc.cfg, tc.key)
